@@ -1,0 +1,45 @@
+# crossdesk: two commands on a fresh machine.
+#   make demo   set up .venv, seed the demo fintech, load the starter knowledge, run example conversations
+#   make test   install what the tests need and run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# the demo keeps its database next to the checkout, not in the user's data folder
+DEMO_HOME := $(CURDIR)/.crossdesk
+
+.PHONY: demo test lint typecheck bench clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk demo seed
+	CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk kb load --plugins
+	CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk demo run
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/bench_turns.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

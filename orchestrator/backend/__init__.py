@@ -1,0 +1,1 @@
+"""The demo fintech backend: customers, accounts, cards, money movements and support tickets."""

@@ -1,0 +1,132 @@
+"""Read helpers over the demo backend, shared by the departments and the orchestrator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import Session, col, select
+
+from orchestrator.backend.models import (
+    Account,
+    Card,
+    Customer,
+    Invoice,
+    Refund,
+    Subscription,
+    Ticket,
+    Transaction,
+)
+from plugins.contracts import CustomerView
+
+# money leaving the account that a merchant took: what can be charged twice
+CHARGE_KINDS = ("card_payment", "subscription")
+DUPLICATE_WINDOW = timedelta(hours=24)
+
+
+def get_customer(session: Session, customer_id: str) -> Customer | None:
+    return session.get(Customer, customer_id)
+
+
+def customer_view(customer: Customer) -> CustomerView:
+    """What departments may see about a customer (no contact details)."""
+    return CustomerView(
+        id=customer.id,
+        name=customer.name,
+        jurisdiction=customer.jurisdiction,
+        age_band=customer.age_band,
+        risk_profile=customer.risk_profile,
+        vulnerability=customer.vulnerabilities(),
+        servicemember=customer.servicemember,
+        language=customer.language,
+    )
+
+
+def accounts(session: Session, customer_id: str) -> list[Account]:
+    stmt = select(Account).where(Account.customer_id == customer_id).order_by(col(Account.id))
+    return list(session.exec(stmt))
+
+
+def cards(session: Session, customer_id: str) -> list[Card]:
+    stmt = select(Card).where(Card.customer_id == customer_id).order_by(col(Card.created_at), col(Card.id))
+    return list(session.exec(stmt))
+
+
+def transactions(
+    session: Session,
+    customer_id: str,
+    *,
+    kinds: Iterable[str] | None = None,
+    statuses: Iterable[str] | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[Transaction]:
+    """The customer's transactions, newest first."""
+    stmt = select(Transaction).where(Transaction.customer_id == customer_id)
+    if kinds is not None:
+        stmt = stmt.where(col(Transaction.kind).in_(list(kinds)))
+    if statuses is not None:
+        stmt = stmt.where(col(Transaction.status).in_(list(statuses)))
+    if since is not None:
+        stmt = stmt.where(col(Transaction.created_at) >= since)
+    stmt = stmt.order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.exec(stmt))
+
+
+def subscriptions(session: Session, customer_id: str) -> list[Subscription]:
+    stmt = select(Subscription).where(Subscription.customer_id == customer_id).order_by(col(Subscription.id))
+    return list(session.exec(stmt))
+
+
+def invoices(session: Session, customer_id: str) -> list[Invoice]:
+    stmt = select(Invoice).where(Invoice.customer_id == customer_id).order_by(col(Invoice.issued_at).desc())
+    return list(session.exec(stmt))
+
+
+def refund_for(session: Session, transaction_id: str) -> Refund | None:
+    return session.exec(select(Refund).where(Refund.transaction_id == transaction_id)).first()
+
+
+def open_tickets(session: Session, customer_id: str, *, kind: str | None = None) -> list[Ticket]:
+    stmt = select(Ticket).where(Ticket.customer_id == customer_id, Ticket.status == "open")
+    if kind is not None:
+        stmt = stmt.where(Ticket.kind == kind)
+    return list(session.exec(stmt.order_by(col(Ticket.created_at))))
+
+
+def find_duplicate_charges(
+    session: Session, customer_id: str, *, window: timedelta = DUPLICATE_WINDOW
+) -> list[tuple[Transaction, Transaction]]:
+    """Pairs (first, duplicate) of charges with the same merchant, amount and currency
+    within `window` of each other, newest duplicate first. Failed or reversed ones do not count.
+    """
+    charges = transactions(session, customer_id, kinds=CHARGE_KINDS, statuses=("posted", "pending"))
+    charges.sort(key=lambda t: (t.created_at, t.id))
+    pairs: list[tuple[Transaction, Transaction]] = []
+    used: set[str] = set()
+    for i, later in enumerate(charges):
+        for earlier in reversed(charges[:i]):
+            if later.created_at - earlier.created_at > window:
+                break
+            if earlier.id in used:
+                continue
+            if (earlier.merchant, earlier.amount, earlier.currency) == (
+                later.merchant,
+                later.amount,
+                later.currency,
+            ):
+                pairs.append((earlier, later))
+                used.update((earlier.id, later.id))
+                break
+    pairs.sort(key=lambda p: p[1].created_at, reverse=True)
+    return pairs
+
+
+def balance_of(session: Session, customer_id: str, currency: str | None = None) -> Decimal:
+    return sum(
+        (a.balance for a in accounts(session, customer_id) if currency is None or a.currency == currency),
+        Decimal("0"),
+    )

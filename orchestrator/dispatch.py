@@ -1,0 +1,216 @@
+"""Run one department on one task, isolated: its own transaction, a time budget, validated output.
+
+A department that raises, hangs past its budget or returns something invalid
+affects only its own task: the task is handed to a human and the failure is
+recorded in the result and the log, while every other task goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from plugins.contracts import (
+    ActionRecord,
+    ActionSpec,
+    CaseNote,
+    CustomerView,
+    Department,
+    DepartmentResult,
+    KnowledgeAPI,
+    NotesAPI,
+    Task,
+)
+from plugins.manager import PluginSet
+
+log = logging.getLogger(__name__)
+
+# (ctx, action spec, validated args) -> (allowed, rule id, message); the policy node provides it
+ActionGuard = Callable[["RunContext", ActionSpec, BaseModel], tuple[bool, str | None, str]]
+
+_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="crossdesk-dept")
+
+
+class _Abandoned(Exception):
+    """The run outlived its time budget; its writes must not commit."""
+
+
+@dataclass
+class DispatchEnv:
+    """What every department run shares: the database, the knowledge store and the guards."""
+
+    engine: Engine
+    plugins: PluginSet
+    knowledge: KnowledgeAPI
+    timeout_s: float = 10.0
+    action_guard: ActionGuard | None = None
+
+
+@dataclass
+class RunContext:
+    """The DepartmentContext of one run (see plugins.contracts.DepartmentContext)."""
+
+    env: DispatchEnv
+    department: Department
+    conversation_id: str
+    turn_id: str
+    customer: CustomerView | None
+    jurisdiction: str
+    history: Sequence[dict[str, Any]]
+    db: Session
+    notes: NotesAPI
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    actions_taken: list[ActionRecord] = field(default_factory=list)
+
+    @property
+    def knowledge(self) -> KnowledgeAPI:
+        return self.env.knowledge
+
+    def act(self, name: str, **args: Any) -> ActionRecord:
+        """Validate, check against policy, then run an action of this department."""
+        if self.abandoned.is_set():
+            raise _Abandoned()
+        spec = next((a for a in self.department.actions if a.name == name), None)
+        if spec is None:
+            record = ActionRecord(name=name, args=args, ok=False, message=f"unknown action {name!r}")
+            self.actions_taken.append(record)
+            return record
+        try:
+            parsed = spec.args.model_validate(args)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "args"
+            record = ActionRecord(name=name, args=_jsonable(args), ok=False, message=f"{where}: {first['msg']}")
+            self.actions_taken.append(record)
+            return record
+        if self.env.action_guard is not None:
+            allowed, rule_id, message = self.env.action_guard(self, spec, parsed)
+            if not allowed:
+                record = ActionRecord(
+                    name=name, args=parsed.model_dump(mode="json"), ok=False, message=message, blocked_by=rule_id
+                )
+                self.actions_taken.append(record)
+                return record
+        try:
+            # a savepoint: a failed action must not poison the rest of the run's transaction
+            with self.db.begin_nested():
+                result = spec.run(self, parsed)
+        except (SQLAlchemyError, ValueError) as exc:
+            record = ActionRecord(
+                name=name, args=parsed.model_dump(mode="json"), ok=False, message=f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            record = ActionRecord(name=name, args=parsed.model_dump(mode="json"), ok=True, result=_jsonable(result))
+        self.actions_taken.append(record)
+        return record
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def failed_result(task: Task, department: str, error: str) -> DepartmentResult:
+    return DepartmentResult(
+        department=department,
+        task_id=task.id,
+        status="needs_human",
+        reason="the department could not complete this automatically",
+        error=error,
+    )
+
+
+def run_department(
+    env: DispatchEnv,
+    department_name: str,
+    task: Task,
+    *,
+    conversation_id: str,
+    turn_id: str,
+    customer: CustomerView | None,
+    jurisdiction: str,
+    history: Sequence[dict[str, Any]] = (),
+) -> DepartmentResult:
+    department = env.plugins.departments.get(department_name)
+    if department is None:
+        return failed_result(task, department_name, f"department {department_name!r} is not loaded")
+    abandoned = threading.Event()
+
+    def work() -> DepartmentResult:
+        from orchestrator.knowledge.notes import Notes
+
+        with Session(env.engine) as session:
+            notes = Notes(
+                session,
+                conversation_id=conversation_id,
+                department=department_name,
+                customer_id=customer.id if customer else None,
+            )
+            ctx = RunContext(
+                env=env,
+                department=department,
+                conversation_id=conversation_id,
+                turn_id=turn_id,
+                customer=customer,
+                jurisdiction=jurisdiction,
+                history=history,
+                db=session,
+                notes=notes,
+                abandoned=abandoned,
+            )
+            output = department.handle(task, ctx)
+            result = _validate(output, department_name, task)
+            if abandoned.is_set():
+                session.rollback()
+                raise _Abandoned()
+            written: list[CaseNote] = list(getattr(notes, "written", []))
+            session.commit()
+            return result.model_copy(update={"actions": tuple(ctx.actions_taken), "notes": tuple(written)})
+
+    future = _pool.submit(work)
+    try:
+        return future.result(timeout=env.timeout_s)
+    except FutureTimeout:
+        abandoned.set()
+        log.warning("department %s timed out on task %s after %.1fs", department_name, task.id, env.timeout_s)
+        return failed_result(task, department_name, f"timed out after {env.timeout_s:g}s")
+    except _InvalidOutput as exc:
+        log.warning("department %s returned invalid output for task %s: %s", department_name, task.id, exc)
+        return failed_result(task, department_name, f"invalid output: {exc}")
+    except Exception as exc:
+        log.warning(
+            "department %s failed on task %s: %s: %s", department_name, task.id, type(exc).__name__, exc
+        )
+        return failed_result(task, department_name, f"{type(exc).__name__}: {exc}")
+
+
+class _InvalidOutput(Exception):
+    pass
+
+
+def _validate(output: Any, department: str, task: Task) -> DepartmentResult:
+    if isinstance(output, dict):
+        try:
+            output = DepartmentResult.model_validate(output)
+        except ValidationError as exc:
+            raise _InvalidOutput(str(exc.errors()[0]["msg"])) from exc
+    if not isinstance(output, DepartmentResult):
+        raise _InvalidOutput(f"handle() returned {type(output).__name__}, expected DepartmentResult")
+    if output.task_id != task.id:
+        output = output.model_copy(update={"task_id": task.id})
+    if output.department != department:
+        output = output.model_copy(update={"department": department})
+    if output.status == "resolved" and not output.reply.strip():
+        raise _InvalidOutput("status resolved with an empty reply")
+    return output

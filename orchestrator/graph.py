@@ -1,0 +1,383 @@
+"""The supervisor graph: intake -> supervisor -> policy(plan) -> departments in parallel -> reconcile
+-> compose -> policy(outcome) -> finalize.
+
+Nodes are small functions `(state, services) -> partial update`; routing
+functions are pure and read the state only. `build_graph` binds the services.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from sqlalchemy.engine import Engine
+
+from orchestrator.compose import compose_reply, final_results, greeting_reply, out_of_scope_reply, topic
+from orchestrator.config import Settings
+from orchestrator.dispatch import DispatchEnv, run_department
+from orchestrator.state import DispatchState, TurnState
+from orchestrator.supervisor import carry_over
+from plugins.contracts import CustomerView, Task
+from plugins.manager import PluginSet
+
+HISTORY_FOR_DEPARTMENTS = 5
+SUMMARY_MAX_CHARS = 300
+DEFAULT_SLA_SECONDS = 30
+
+
+class PolicyHook(Protocol):
+    """The policy node's seam. Each returns a partial state update."""
+
+    def check_plan(self, state: TurnState) -> dict[str, Any]: ...
+
+    def check_outcome(self, state: TurnState) -> dict[str, Any]: ...
+
+
+class NoPolicy:
+    def check_plan(self, state: TurnState) -> dict[str, Any]:
+        return {}
+
+    def check_outcome(self, state: TurnState) -> dict[str, Any]:
+        return {}
+
+
+class Recorder(Protocol):
+    """Persists a finished turn (records, conversation row, audit)."""
+
+    def save_turn(self, state: TurnState, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    plugins: PluginSet
+    decomposer: Any  # orchestrator.nlu.Decomposer
+    dispatch: DispatchEnv
+    recorder: Recorder
+    policy: PolicyHook = field(default_factory=NoPolicy)
+
+
+def to_task(data: dict[str, Any]) -> Task:
+    return Task.model_validate({k: v for k, v in data.items() if k in Task.model_fields})
+
+
+# --- nodes -----------------------------------------------------------------------------------------
+
+
+def intake(state: TurnState, svc: Services) -> dict[str, Any]:
+    return {
+        "turn_id": uuid.uuid4().hex[:16],
+        "seq": len(state.get("history") or []) + 1,
+        "started_at": time.time(),
+        "decomposition": {},
+        "plan": [],
+        "unclear": [],
+        "results": None,  # resets the reducer
+        "reroutes": [],
+        "policy": {},
+        "handoff": None,
+        "reply": "",
+        "record": {},
+    }
+
+
+def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
+    decomposition = svc.decomposer.decompose(state["message"])
+    dumped = decomposition.model_dump(mode="json")
+    plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
+    plan.sort(key=lambda t: t["span"][0])
+    return {"decomposition": dumped, "plan": plan, "unclear": unclear}
+
+
+def policy_plan(state: TurnState, svc: Services) -> dict[str, Any]:
+    return svc.policy.check_plan(state)
+
+
+def department(payload: DispatchState, svc: Services) -> dict[str, Any]:
+    task = to_task(payload["task"])
+    customer = CustomerView.model_validate(payload["customer"]) if payload.get("customer") else None
+    started = time.perf_counter()
+    result = run_department(
+        svc.dispatch,
+        payload["department"],
+        task,
+        conversation_id=payload["conversation_id"],
+        turn_id=payload["turn_id"],
+        customer=customer,
+        jurisdiction=payload["jurisdiction"],
+        history=payload["history"],
+    )
+    dumped = result.model_dump(mode="json")
+    dumped["attempt"] = task.attempt
+    dumped["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return {"results": [dumped]}
+
+
+def reconcile(state: TurnState, svc: Services) -> dict[str, Any]:
+    """Find tasks a department declined and pick the next department to try."""
+    final = final_results(state.get("results") or [])
+    tried: dict[str, list[str]] = {}
+    for r in state.get("results") or []:
+        tried.setdefault(r["task_id"], []).append(r["department"])
+    reroutes = []
+    for data in state.get("plan") or []:
+        result = final.get(data["id"])
+        if result is None or result["status"] != "not_mine":
+            continue
+        task = to_task(data)
+        if len(tried[task.id]) > svc.settings.max_reroutes:
+            continue
+        candidates = [result.get("suggest")] + [alt[0] for alt in task.alternatives]
+        nxt = next(
+            (c for c in candidates if c and c in svc.plugins.departments and c not in tried[task.id]), None
+        )
+        if nxt is None:
+            continue
+        alt_intent = next((alt[1] for alt in task.alternatives if alt[0] == nxt), task.intent)
+        rerouted = task.model_copy(
+            update={
+                "department": nxt,
+                "intent": alt_intent,
+                "attempt": len(tried[task.id]),
+                "previous_departments": tuple(tried[task.id]),
+            }
+        )
+        reroutes.append(rerouted.model_dump(mode="json"))
+    return {"reroutes": reroutes}
+
+
+def compose(state: TurnState, svc: Services) -> dict[str, Any]:
+    customer = state.get("customer") or {}
+    name = customer.get("name")
+    decomposition = state.get("decomposition") or {}
+    plan = state.get("plan") or []
+    unclear = state.get("unclear") or []
+    handoff = state.get("handoff") or build_handoff(state)
+    if not plan and not unclear and handoff is None:
+        if decomposition.get("out_of_scope"):
+            return {"reply": out_of_scope_reply(), "handoff": None}
+        return {"reply": greeting_reply(name), "handoff": None}
+    reply = compose_reply(
+        plan=plan,
+        unclear=unclear,
+        results=state.get("results") or [],
+        decomposition=decomposition,
+        customer_name=name,
+        handoff=handoff,
+        greet=state.get("seq", 1) == 1,
+    )
+    return {"reply": reply, "handoff": handoff}
+
+
+def policy_outcome(state: TurnState, svc: Services) -> dict[str, Any]:
+    return svc.policy.check_outcome(state)
+
+
+def finalize(state: TurnState, svc: Services) -> dict[str, Any]:
+    record = build_record(state)
+    svc.recorder.save_turn(state, record)
+    final = final_results(state.get("results") or [])
+    entry = {
+        "seq": state["seq"],
+        "turn_id": state["turn_id"],
+        "message": state["message"],
+        "reply": state.get("reply", ""),
+        "tasks": [
+            {
+                "id": t["id"],
+                "text": t["text"],
+                "department": (final.get(t["id"]) or {}).get("department", t["department"]),
+                "intent": t["intent"],
+                "confidence": t["confidence"],
+                "entities": t.get("entities") or {},
+                "status": (final.get(t["id"]) or {}).get("status", "unclear"),
+            }
+            for t in state.get("plan") or []
+        ],
+    }
+    return {"record": record, "history": [entry]}
+
+
+# --- routing (pure) --------------------------------------------------------------------------------
+
+
+def route_plan(state: TurnState) -> list[Send] | Literal["compose"]:
+    tasks = [t for t in state.get("plan") or [] if not t.get("blocked")]
+    if not tasks:
+        return "compose"
+    return [_send(state, t) for t in tasks]
+
+
+def route_reroutes(state: TurnState) -> list[Send] | Literal["compose"]:
+    if not state.get("reroutes"):
+        return "compose"
+    return [_send(state, t) for t in state["reroutes"]]
+
+
+def _send(state: TurnState, task: dict[str, Any]) -> Send:
+    payload: DispatchState = {
+        "task": task,
+        "department": task["department"],
+        "conversation_id": state["conversation_id"],
+        "turn_id": state["turn_id"],
+        "customer": state.get("customer"),
+        "jurisdiction": state.get("jurisdiction", "EU"),
+        "history": (state.get("history") or [])[-HISTORY_FOR_DEPARTMENTS:],
+        "caps": (state.get("policy") or {}).get("caps", {}),
+    }
+    return Send("department", payload)
+
+
+# --- turn accounting -------------------------------------------------------------------------------
+
+
+def build_handoff(state: TurnState) -> dict[str, Any] | None:
+    """A human is needed when a department says so or the customer asked for one."""
+    final = final_results(state.get("results") or [])
+    tasks = [t for t in state.get("plan") or [] if (final.get(t["id"]) or {}).get("status") == "needs_human"]
+    wants_human = bool((state.get("decomposition") or {}).get("wants_human"))
+    if not tasks and not wants_human:
+        return None
+    reasons = []
+    if wants_human:
+        reasons.append("customer asked for a person")
+    for t in tasks:
+        r = final[t["id"]]
+        reasons.append(f"{r['department']}: {r.get('error') or r.get('reason') or 'needs a human'}")
+    return {
+        "reason": "; ".join(reasons),
+        "task_ids": [t["id"] for t in tasks],
+        "sla_seconds": DEFAULT_SLA_SECONDS,
+        "summary": handoff_summary(state, tasks),
+        "requested_at": time.time(),
+    }
+
+
+def handoff_summary(state: TurnState, human_tasks: list[dict[str, Any]]) -> str:
+    """At most 300 characters an operator reads instead of asking the customer to repeat."""
+    customer = state.get("customer") or {}
+    who = f"{customer.get('id', 'anonymous')} ({state.get('jurisdiction', '?')})"
+    final = final_results(state.get("results") or [])
+    done = [
+        f"{r['department']} {r['status']}"
+        for r in final.values()
+        if r["task_id"] not in {t["id"] for t in human_tasks}
+    ]
+    open_ = [f"{t['intent'].replace('_', ' ')}" for t in human_tasks] or [topic(state.get("message", ""))]
+    text = f"{who}: needs human for {', '.join(open_)}."
+    if done:
+        text += f" Done: {', '.join(done)}."
+    return text if len(text) <= SUMMARY_MAX_CHARS else text[: SUMMARY_MAX_CHARS - 1] + "…"
+
+
+def build_record(state: TurnState) -> dict[str, Any]:
+    results = state.get("results") or []
+    final = final_results(results)
+    plan = state.get("plan") or []
+    decomposition = state.get("decomposition") or {}
+    handoff = state.get("handoff")
+    reroutes = sum(1 for r in results if r.get("attempt", 0) > 0)
+    escalations = sum(1 for t in plan if (final.get(t["id"]) or {}).get("status") == "needs_human")
+    if handoff is not None and escalations == 0:
+        escalations = 1  # the whole session goes to a person (explicit request or policy)
+    told_elsewhere = sum(1 for t in plan if (final.get(t["id"]) or {}).get("status") == "not_mine")
+    customer_transfers = (1 if handoff is not None else 0) + told_elsewhere
+    tasks = []
+    for t in plan:
+        r = final.get(t["id"]) or {}
+        tasks.append(
+            {
+                "id": t["id"],
+                "text": t["text"],
+                "span": t["span"],
+                "department": r.get("department", t["department"]),
+                "routed_to": t["department"],
+                "intent": t["intent"],
+                "confidence": round(float(t["confidence"]), 4),
+                "status": r.get("status", "not_dispatched"),
+                "departments_tried": [x["department"] for x in results if x["task_id"] == t["id"]],
+                "actions": r.get("actions", []),
+                "knowledge": r.get("knowledge", []),
+                "notes": [n.get("kind") for n in r.get("notes", [])],
+                "error": r.get("error"),
+                "entities": t.get("entities") or {},
+            }
+        )
+    statuses = {t["status"] for t in tasks}
+    if handoff is not None:
+        status = "needs_human"
+    elif not tasks and decomposition.get("out_of_scope"):
+        status = "out_of_scope"
+    elif not tasks and not state.get("unclear"):
+        status = "greeting"
+    elif state.get("unclear") or "needs_info" in statuses:
+        status = "needs_info"
+    elif statuses == {"resolved"}:
+        status = "resolved"
+    else:
+        status = "partial"
+    counts = {
+        "dispatches": len(results),
+        "reroutes": reroutes,
+        "escalations": escalations,
+        "customer_transfers": customer_transfers,
+    }
+    return {
+        "turn_id": state["turn_id"],
+        "conversation_id": state["conversation_id"],
+        "seq": state["seq"],
+        "status": status,
+        "fcr": status == "resolved" and state["seq"] == 1,
+        "language": decomposition.get("language", "en"),
+        "out_of_scope": bool(decomposition.get("out_of_scope")),
+        "wants_human": bool(decomposition.get("wants_human")),
+        "tasks": tasks,
+        "unclear": [{"text": u["text"], "best_guess": u["department"]} for u in state.get("unclear") or []],
+        "dispatches": [
+            {
+                "task_id": r["task_id"],
+                "department": r["department"],
+                "status": r["status"],
+                "attempt": r.get("attempt", 0),
+                "duration_ms": r.get("duration_ms"),
+                "error": r.get("error"),
+            }
+            for r in results
+        ],
+        "counts": counts,
+        "handoff": handoff,
+        "policy": state.get("policy") or {},
+        "latency_ms": round((time.time() - state["started_at"]) * 1000, 2),
+    }
+
+
+# --- assembly --------------------------------------------------------------------------------------
+
+
+def build_graph(svc: Services) -> StateGraph:
+    g = StateGraph(TurnState)
+    bind = functools.partial
+    g.add_node("intake", bind(intake, svc=svc))
+    g.add_node("supervisor", bind(supervisor, svc=svc))
+    g.add_node("policy_plan", bind(policy_plan, svc=svc))
+    g.add_node("department", bind(department, svc=svc))
+    g.add_node("reconcile", bind(reconcile, svc=svc))
+    g.add_node("compose", bind(compose, svc=svc))
+    g.add_node("policy_outcome", bind(policy_outcome, svc=svc))
+    g.add_node("finalize", bind(finalize, svc=svc))
+    g.add_edge(START, "intake")
+    g.add_edge("intake", "supervisor")
+    g.add_edge("supervisor", "policy_plan")
+    g.add_conditional_edges("policy_plan", route_plan, ["department", "compose"])
+    g.add_edge("department", "reconcile")
+    g.add_conditional_edges("reconcile", route_reroutes, ["department", "compose"])
+    g.add_edge("compose", "policy_outcome")
+    g.add_edge("policy_outcome", "finalize")
+    g.add_edge("finalize", END)
+    return g

@@ -1,0 +1,319 @@
+"""Turn one customer message into routed sub-issues: the supervisor's offline NLU.
+
+split -> strip greetings and requests for a person -> classify every span in one
+batch -> decide per span (task, unclear, out of scope, greeting, person) -> merge
+neighbours that ask the same thing -> number the tasks and attach entities.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.nlu import entities, signals
+from orchestrator.nlu.pseudo import FOLLOW_UP, GREETING, HUMAN_REQUEST, NLU_DEPARTMENT, OUT_OF_SCOPE
+from orchestrator.nlu.signals import guess_language
+from orchestrator.nlu.split import MAX_SPANS, split, word_count
+from orchestrator.nlu.types import Decomposition
+from plugins.contracts import Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from orchestrator.nlu.router import Router
+
+_MAX_ALTERNATIVES = 3
+_CONTEXT_CHARS = 300  # of the previous message, used to route a vague follow-up
+# the router's probabilities were calibrated on its examples' languages; in a language it
+# has (almost) never seen they mean little, so such spans are asked about, not dispatched
+MIN_LANGUAGE_EXAMPLES = 10
+# below this share of words seen in training a span is gibberish or another language to the router
+MIN_FAMILIARITY = 0.5
+_FILLER_RE = re.compile(
+    r"^[\W_]*(?:(?:please|pls|plz|now|asap|i\s+(?:want|need|would\s+like)(?:\s+to)?|can\s+i|could\s+i|let\s+me"
+    r"|just|ok|okay|thanks?|thank\s+you|and|or|so|to|a|an|the|with|por\s+favor|请|谢谢)[\W_]*)*$",
+    re.I,
+)
+
+# --- per-span work -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Piece:
+    start: int
+    end: int
+    route_text: str = ""  # what the router sees: greeting and "talk to a person" removed
+    # classify | human+classify, then task | unclear | out_of_scope | greeting | human | follow_up
+    kind: str = "classify"
+    language: str = "en"
+    department: str = ""
+    intent: str = ""
+    confidence: float = 0.0
+    alternatives: tuple[tuple[str, str, float], ...] = ()
+    familiarity: float = 1.0
+    looked_like_follow_up: bool = False
+
+
+@dataclass
+class _Message:
+    text: str
+    now: datetime | date | None
+    context: str  # the previous user message, for vague follow-ups
+    pieces: list[_Piece] = field(default_factory=list)
+
+
+def _blank(text: str, ranges: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for s, e in ranges:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)
+
+
+def _prepare(msg: _Message) -> None:
+    text = msg.text
+    for span in split(text, max_spans=MAX_SPANS):
+        piece = _Piece(span.start, span.end, language=guess_language(span.text))
+        msg.pieces.append(piece)
+        if signals.greeting_only(span.text):
+            piece.kind = "greeting"
+            continue
+        local = span.text
+        human = signals.human_request_spans(local)
+        if human:
+            local = _blank(local, human)
+            if _FILLER_RE.match(local) or word_count(local, limit=3) < 3:
+                piece.kind = "human"
+                continue
+        lead = signals.leading_greeting_end(local)
+        if lead:
+            local = " " * lead + local[lead:]
+            piece.start = span.start + lead + (len(local[lead:]) - len(local[lead:].lstrip()))
+        piece.route_text = local.strip()
+        piece.kind = "human+classify" if human else "classify"
+
+
+def _context_text(history: Sequence[Mapping[str, Any]] | None) -> str:
+    if not history:
+        return ""
+    last = history[-1]
+    message = last.get("message") if isinstance(last, Mapping) else None
+    return message[-_CONTEXT_CHARS:] if isinstance(message, str) else ""
+
+
+class Decomposer:
+    """Split a message into routed sub-issues with entities and risk signals.
+
+    `threshold` is the lowest department probability that still dispatches a task;
+    below it the span goes to `unclear` (with its best guess) so the supervisor asks.
+    """
+
+    def __init__(self, router: Router, *, threshold: float = 0.45, day_first: bool = True) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
+        self.router = router
+        self.threshold = threshold
+        self.day_first = day_first  # how 03/04/2026 is read
+        classes = router.classes
+        self._departments = router.departments
+        self._columns: dict[str, list[int]] = {d: [] for d in self._departments}
+        self._pseudo: dict[str, int] = {}
+        for j, (dep, intent) in enumerate(classes):
+            if dep == NLU_DEPARTMENT:
+                self._pseudo[intent] = j
+            else:
+                self._columns[dep].append(j)
+        self._classes = classes
+        languages = router.info.get("languages")
+        self._languages: dict[str, int] | None = dict(languages) if isinstance(languages, dict) else None
+
+    def trusts(self, language: str) -> bool:
+        """Whether the router saw enough examples in `language` for its confidence to mean something."""
+        return self._languages is None or self._languages.get(language, 0) >= MIN_LANGUAGE_EXAMPLES
+
+    # -- public --
+
+    def decompose(
+        self,
+        text: str,
+        *,
+        now: datetime | date | None = None,
+        history: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Decomposition:
+        """Decompose one message; `history` is the conversation's earlier turns ({"message": ...})."""
+        return self._run([text], now=now, histories=[history])[0]
+
+    def decompose_many(
+        self, texts: Sequence[str], *, now: datetime | date | None = None
+    ) -> list[Decomposition]:
+        """Decompose many independent messages with one batched classification (triage, evaluation)."""
+        if isinstance(texts, str):
+            raise TypeError("decompose_many takes a list of messages; use decompose() for one")
+        return self._run(list(texts), now=now, histories=None)
+
+    # -- internals --
+
+    def _run(
+        self,
+        texts: list[str],
+        *,
+        now: datetime | date | None,
+        histories: list[Sequence[Mapping[str, Any]] | None] | None,
+    ) -> list[Decomposition]:
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"message {i} is {type(t).__name__}, expected str")
+        messages = [
+            _Message(t, now, _context_text(histories[i]) if histories else "") for i, t in enumerate(texts)
+        ]
+        to_route: list[tuple[_Piece, bool]] = []
+        for msg in messages:
+            _prepare(msg)
+            to_route.extend((p, bool(msg.context)) for p in msg.pieces if p.kind.endswith("classify"))
+        if to_route:
+            route_texts = [p.route_text for p, _ in to_route]
+            probs = self.router.predict_proba(route_texts)
+            familiar = self.router.familiarity(route_texts)
+            follow_up = self._pseudo.get(FOLLOW_UP)
+            for (piece, has_context), row, fam in zip(to_route, probs, familiar, strict=True):
+                piece.familiarity = fam
+                if not has_context and follow_up is not None:
+                    # with no earlier turn nothing can be a follow-up: give its share to the rest,
+                    # but never drop "any news?" as chit-chat; it is asked about instead
+                    piece.looked_like_follow_up = int(row.argmax()) == follow_up
+                    row = row.copy()
+                    row[follow_up] = 0.0
+                    row /= max(float(row.sum()), 1e-12)
+                self._decide(piece, row)
+        self._use_context([m for m in messages if m.context])
+        for msg in messages:
+            for piece in msg.pieces:
+                if piece.kind == "follow_up":
+                    piece.kind = "unclear"  # "any update?" with nothing earlier to refer to
+        return [self._assemble(m) for m in messages]
+
+    def _department_scores(self, row: np.ndarray) -> list[tuple[str, str, float]]:
+        """(department, its best intent, department probability), best first."""
+        out = []
+        for dep, cols in self._columns.items():
+            if not cols:
+                continue
+            best = max(cols, key=lambda j: row[j])
+            out.append((dep, self._classes[best][1], float(row[cols].sum())))
+        out.sort(key=lambda x: -x[2])
+        return out
+
+    def _set_guess(self, piece: _Piece, deps: list[tuple[str, str, float]]) -> None:
+        top = deps[0] if deps else (NLU_DEPARTMENT, OUT_OF_SCOPE, 0.0)
+        piece.department, piece.intent = top[0], top[1]
+        piece.confidence = round(top[2], 4)
+        piece.alternatives = tuple((d, i, round(p, 4)) for d, i, p in deps[1 : 1 + _MAX_ALTERNATIVES])
+
+    def _decide(self, piece: _Piece, row: np.ndarray) -> None:
+        had_human = piece.kind.startswith("human")
+        deps = self._department_scores(row)
+        self._set_guess(piece, deps)
+        if piece.familiarity < MIN_FAMILIARITY:
+            piece.kind = "unclear"  # mostly words the router never saw: its scores mean little
+            return
+        pseudo = max(self._pseudo.items(), key=lambda kv: row[kv[1]], default=None)
+        if pseudo is not None and (not deps or row[pseudo[1]] > deps[0][2]):
+            name, p = pseudo[0], float(row[pseudo[1]])
+            # non-English text lands in these classes when departments only have English
+            # examples; only the keyword rules may drop it, otherwise we ask
+            if p < self.threshold or piece.language != "en" or piece.looked_like_follow_up:
+                piece.kind = "unclear"
+            elif name == HUMAN_REQUEST:
+                piece.kind = "human"
+            elif name == GREETING:
+                piece.kind = "human" if had_human else "greeting"
+            elif name == FOLLOW_UP:
+                piece.kind = "follow_up"
+            else:
+                piece.kind = "out_of_scope"
+            return
+        confident = deps[0][2] >= self.threshold and self.trusts(piece.language)
+        piece.kind = "task" if confident else "unclear"
+
+    def _use_context(self, messages: list[_Message]) -> None:
+        """Route follow-ups ("it still hasn't arrived") and unsure spans with the previous message as context."""
+        vague = [
+            (m, p)
+            for m in messages
+            for p in m.pieces
+            if p.kind == "follow_up" or (p.kind == "unclear" and p.familiarity >= MIN_FAMILIARITY)
+        ]
+        if not vague:
+            return
+        probs = self.router.predict_proba([f"{m.context} {p.route_text}" for m, p in vague])
+        follow_up = self._pseudo.get(FOLLOW_UP)
+        if follow_up is not None:  # the context supplies the topic: ask which department owns it
+            probs[:, follow_up] = 0.0
+            probs /= probs.sum(axis=1, keepdims=True)
+        for (_, piece), row in zip(vague, probs, strict=True):
+            deps = self._department_scores(row)
+            confident = bool(deps) and deps[0][2] >= self.threshold and self.trusts(piece.language)
+            if confident and all(deps[0][2] > row[j] for j in self._pseudo.values()):
+                self._set_guess(piece, deps)
+                piece.kind = "task"
+
+    def _merged(self, msg: _Message) -> list[_Piece]:
+        out: list[_Piece] = []
+        last: _Piece | None = None  # the last task/unclear piece a neighbour may merge into
+        for piece in msg.pieces:
+            if piece.kind in ("task", "unclear"):
+                if (
+                    last is not None
+                    and last.kind == piece.kind
+                    and (last.department, last.intent) == (piece.department, piece.intent)
+                ):
+                    last.end = piece.end
+                    last.confidence = max(last.confidence, piece.confidence)
+                    continue
+                out.append(piece)
+                last = piece
+            elif piece.kind == "greeting":
+                out.append(piece)  # a "thanks" between two sentences does not separate them
+            else:
+                out.append(piece)
+                last = None
+        return out
+
+    def _task(self, msg: _Message, piece: _Piece, n: int) -> Task:
+        span_text = msg.text[piece.start : piece.end]
+        return Task(
+            id=f"t{n}",
+            text=span_text,
+            span=(piece.start, piece.end),
+            department=piece.department,
+            intent=piece.intent,
+            confidence=piece.confidence,
+            entities=entities.extract(span_text, now=msg.now, day_first=self.day_first),
+            alternatives=piece.alternatives,
+        )
+
+    def _assemble(self, msg: _Message) -> Decomposition:
+        text = msg.text
+        pieces = self._merged(msg)
+        tasks: list[Task] = []
+        unclear_pieces = [p for p in pieces if p.kind == "unclear"]
+        for p in pieces:
+            if p.kind == "task":
+                tasks.append(self._task(msg, p, len(tasks) + 1))
+        unclear = [self._task(msg, p, len(tasks) + i + 1) for i, p in enumerate(unclear_pieces)]
+        oos = tuple(text[p.start : p.end] for p in pieces if p.kind == "out_of_scope")
+        human = any(p.kind == "human" for p in pieces) or signals.wants_human(text)
+        greeted = any(p.kind == "greeting" for p in pieces) or signals.greeting_only(text)
+        return Decomposition(
+            text=text,
+            tasks=tuple(tasks),
+            unclear=tuple(unclear),
+            out_of_scope=bool(oos) and not tasks and not unclear,
+            out_of_scope_spans=oos,
+            wants_human=human,
+            greeting_only=greeted and not (tasks or unclear or oos or human),
+            language=guess_language(text),
+            signals=signals.detect(text),
+        )

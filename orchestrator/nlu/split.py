@@ -1,0 +1,195 @@
+"""Split a customer message into candidate sub-issue spans.
+
+Spans index into the original text, so a task can point back at what the
+customer wrote. Sentences are split first; a sentence is then cut at a
+coordinating marker ("also", "plus", "还有", "además", ...) only when both
+sides are long enough to be requests of their own. Short fragments stay
+attached to a neighbour so "Thanks!" or "Help please" never become sub-issues.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_SPANS = 12
+MIN_WORDS = 3  # a sentence shorter than this is attached to a neighbour
+# a plain "and"/"y" joins clauses of one request far more often than it starts a new one
+MIN_WORDS_WEAK = 4
+_WINDOW = 400  # enough characters to count a handful of words without scanning 100 KB
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    text: str  # original[start:end]
+
+
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+(?:['’][^\W{_CJK}]+)*")
+_CJK_RE = re.compile(rf"[{_CJK}]")
+
+# A sentence ends at . ! ? (followed by space or end), at CJK terminators, or at a line break.
+_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)|[。！？]+[”’」』）)]*|\n+")
+_TOKEN_BEFORE_RE = re.compile(r"(\S+)$")
+_NEXT_CHAR_RE = re.compile(r"\s*(\S)")
+# "e.g." and friends never end a sentence
+_ABBREV = {
+    "e.g", "eg", "i.e", "ie", "mr", "mrs", "ms", "dr", "vs", "approx", "appr", "cf", "st", "jr",
+    "sr", "sra", "srta", "ud", "uds", "p.ej", "aprox", "min", "max", "est", "dept",
+}  # fmt: skip
+# these end a sentence only when the next word is capitalised ("... in the U.S. My card ...")
+_ABBREV_FINAL = {"etc", "u.s", "u.k", "u.s.a", "inc", "ltd", "co", "corp", "a.m", "p.m", "jan", "feb"}
+# these are abbreviations only before a number: "invoice no. 123" vs "No. I did not."
+_ABBREV_NUMERIC = {"no", "nr", "nº", "núm", "num", "ref", "acct", "tel", "ext", "inv", "tx", "art"}
+
+_SUBJECT_EN = (
+    r"i|i'm|i’m|i've|i’ve|i'd|my|we|we're|our|the|you|your|there's|there|also|can|could|"
+    r"how|why|what|when|where|please|someone|somebody"
+)
+_SUBJECT_ES = r"mi|mis|me|yo|el|la|los|las|no|también|quiero|necesito|tengo|hay|ahora|cómo|como|qué|por"
+# cut points inside one sentence; group "strong" marks a marker that signals a new problem by itself
+_CLAUSE_RE = re.compile(
+    r"(?P<strong>"
+    r"\s*[;；]\s*"
+    r"|(?<!\bi)(?<!\bwe),?\s+(?:and\s+|but\s+)?also\b[,:]?\s*"
+    r"|(?:,\s*|\s+)(?:and\s+|but\s+)?(?=(?:i|we)\s+also\b)"
+    r"|,?\s+(?:and\s+)?(?:plus|besides|additionally|furthermore|moreover|separately|as\s+well\s+as"
+    r"|on\s+top\s+of\s+(?:that|this)|another\s+thing|one\s+more\s+thing|oh\s+and|oh\s+also"
+    r"|apart\s+from\s+(?:that|this)|in\s+addition|while\s+i'?m\s+at\s+it)\b[,:]?\s*"
+    r"|,?\s+(?:y\s+)?(?:también|además|aparte|por\s+otro\s+lado|otra\s+cosa)\b[,:]?\s*"
+    r"|[，,、]?\s*(?:还有|另外|此外|并且|同时|再就是|顺便问一下|顺便)[，,：:]?\s*"
+    r")"
+    r"|(?P<weak>"
+    rf",?\s+and\s+(?=(?:{_SUBJECT_EN})\b)"
+    rf"|,?\s+y\s+(?=(?:{_SUBJECT_ES})\b)"
+    r")",
+    re.IGNORECASE,
+)
+
+
+def word_count(text: str, start: int = 0, end: int | None = None, *, limit: int | None = None) -> float:
+    """Words in text[start:end]; a CJK character counts as 0.75 of a word. Stops early at `limit`."""
+    end = len(text) if end is None else end
+    n = 0.0
+    for m in _WORD_RE.finditer(text, start, end):
+        n += 0.75 if _CJK_RE.fullmatch(m.group()) else 1.0
+        if limit is not None and n >= limit:
+            break
+    return n
+
+
+def _enough_words(text: str, start: int, end: int, n: int) -> bool:
+    return word_count(text, start, min(end, start + _WINDOW), limit=n) >= n
+
+
+def _enough_words_before(text: str, start: int, end: int, n: int) -> bool:
+    return word_count(text, max(start, end - _WINDOW), end, limit=n) >= n
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and (text[start].isspace() or not text[start].isprintable()):
+        start += 1
+    while end > start and (text[end - 1].isspace() or not text[end - 1].isprintable()):
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def _is_boundary(text: str, m: re.Match[str]) -> bool:
+    mark = m.group()
+    if not mark.startswith("."):
+        return True
+    before = _TOKEN_BEFORE_RE.search(text, max(0, m.start() - 24), m.start())
+    nxt = _NEXT_CHAR_RE.match(text, m.end())
+    next_char = nxt.group(1) if nxt else ""
+    if mark.startswith("..") and next_char.islower():
+        return False  # "I tried... nothing works" is one thought
+    if before is None:
+        return True
+    token = before.group(1).lower().lstrip("(\"'")
+    if token in _ABBREV:
+        return False
+    if token in _ABBREV_NUMERIC:
+        return not (next_char.isdigit() or next_char == "#")
+    if token in _ABBREV_FINAL or re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):
+        return next_char.isupper()
+    return not (len(token) == 1 and token.isalpha() and token != "i" and next_char.isupper())
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, trimmed of surrounding space."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in _END_RE.finditer(text):
+        if not _is_boundary(text, m):
+            continue
+        end = m.end() if not m.group().startswith("\n") else m.start()
+        span = _trim(text, start, end)
+        if span:
+            out.append(span)
+        start = m.end()
+    span = _trim(text, start, len(text))
+    if span:
+        out.append(span)
+    return out
+
+
+def _clauses(text: str, start: int, end: int, min_words: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    seg_start = start
+    for m in _CLAUSE_RE.finditer(text, start, end):
+        if m.start() <= seg_start:
+            continue
+        need = min_words if m.group("strong") is not None else max(min_words, MIN_WORDS_WEAK)
+        if not (
+            _enough_words_before(text, seg_start, m.start(), need) and _enough_words(text, m.end(), end, need)
+        ):
+            continue
+        left = _trim(text, seg_start, m.start())
+        if left:
+            out.append(left)
+        seg_start = m.end()
+    last = _trim(text, seg_start, end)
+    if last:
+        out.append(last)
+    return out
+
+
+def _attach_short(text: str, spans: list[tuple[int, int]], min_words: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    carry: int | None = None  # start of short leading fragments waiting for the next span
+    for s, e in spans:
+        if carry is not None:
+            s, carry = carry, None
+        if not _enough_words(text, s, e, min_words):
+            if out:
+                out[-1] = (out[-1][0], e)
+            else:
+                carry = s
+            continue
+        out.append((s, e))
+    if carry is not None:
+        if out:
+            out[-1] = (out[-1][0], spans[-1][1])
+        else:
+            out.append((carry, spans[-1][1]))
+    return out
+
+
+def split(text: str, *, max_spans: int = MAX_SPANS, min_words: int = MIN_WORDS) -> list[Span]:
+    """Candidate sub-issue spans of `text`, at most `max_spans` (the tail is merged into the last)."""
+    if max_spans < 1:
+        raise ValueError(f"max_spans must be at least 1, got {max_spans}")
+    if not text or text.isspace():
+        return []
+    parts: list[tuple[int, int]] = []
+    for s, e in sentences(text):
+        if len(parts) >= max_spans * 2:
+            parts.append((s, e))  # past the cap nothing is split further; keep it cheap
+            continue
+        parts.extend(_clauses(text, s, e, min_words))
+    parts = _attach_short(text, parts, min_words)
+    if len(parts) > max_spans:
+        parts = parts[: max_spans - 1] + [(parts[max_spans - 1][0], parts[-1][1])]
+    return [Span(s, e, text[s:e]) for s, e in parts]

@@ -1,0 +1,249 @@
+"""The Orchestrator: builds the services once and runs turns through the compiled graph."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from orchestrator.config import Settings, load_settings
+from orchestrator.errors import InputError, NotFoundError
+from orchestrator.graph import PolicyHook, Services, build_graph
+from orchestrator.records import AUTOMATED, NEEDS_HUMAN, RESOLVED, Conversation, Message, TurnRecord, utcnow
+from orchestrator.state import TurnState
+from plugins.contracts import CustomerView
+from plugins.manager import PluginSet, load_plugins
+
+log = logging.getLogger(__name__)
+
+JURISDICTIONS = ("EU", "UK", "US-CA", "US", "CN", "SG")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    conversation_id: str
+    reply: str
+    record: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reply": self.reply,
+            "conversation_id": self.conversation_id,
+            "turn_id": self.record.get("turn_id"),
+            "status": self.record.get("status"),
+            "tasks": self.record.get("tasks", []),
+            "unclear": self.record.get("unclear", []),
+            "out_of_scope": self.record.get("out_of_scope", False),
+            "wants_human": self.record.get("wants_human", False),
+            "handoff": self.record.get("handoff"),
+            "counts": self.record.get("counts", {}),
+            "policy": self.record.get("policy", {}),
+            "latency_ms": self.record.get("latency_ms"),
+        }
+
+
+def clean_message(text: str, max_chars: int) -> str:
+    """Strip control characters and surrounding space; refuse empty or oversized messages."""
+    cleaned = _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
+    if not cleaned:
+        raise InputError("the message is empty; type what the customer wrote, e.g. crossdesk ask \"I was charged twice\"")
+    if len(cleaned) > max_chars:
+        raise InputError(
+            f"the message has {len(cleaned):,} characters, more than the limit of {max_chars:,}; "
+            "split it into several messages or raise max_message_chars in crossdesk.toml"
+        )
+    return cleaned
+
+
+class DbRecorder:
+    """Writes the turn record and updates the conversation row in one transaction."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def save_turn(self, state: TurnState, record: dict[str, Any]) -> None:
+        with Session(self.engine) as session:
+            conv = session.get(Conversation, state["conversation_id"])
+            if conv is None:
+                customer = state.get("customer") or {}
+                conv = Conversation(
+                    id=state["conversation_id"],
+                    customer_id=customer.get("id"),
+                    jurisdiction=state.get("jurisdiction", "EU"),
+                )
+            departments = list(conv.departments or [])
+            for t in record["tasks"]:
+                for d in t["departments_tried"]:
+                    if d not in departments:
+                        departments.append(d)
+            conv.departments = departments
+            conv.turns = record["seq"]
+            conv.transfers = (conv.transfers or 0) + record["counts"]["customer_transfers"]
+            conv.status = {"needs_human": NEEDS_HUMAN, "resolved": RESOLVED}.get(record["status"], AUTOMATED)
+            conv.updated_at = utcnow()
+            session.add(conv)
+            c = record["counts"]
+            session.add(
+                TurnRecord(
+                    id=record["turn_id"],
+                    conversation_id=state["conversation_id"],
+                    seq=record["seq"],
+                    status=record["status"],
+                    dispatches=c["dispatches"],
+                    reroutes=c["reroutes"],
+                    escalations=c["escalations"],
+                    customer_transfers=c["customer_transfers"],
+                    latency_ms=record["latency_ms"],
+                    trace_id=record.get("trace_id"),
+                    record=record,
+                )
+            )
+            session.add(
+                Message(conversation_id=conv.id, turn_id=record["turn_id"], role="customer", text=state["message"])
+            )
+            if state.get("reply"):
+                session.add(
+                    Message(conversation_id=conv.id, turn_id=record["turn_id"], role="assistant", text=state["reply"])
+                )
+            session.commit()
+
+
+class Orchestrator:
+    """One per process. Thread-safe for concurrent turns on different conversations."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        plugins: PluginSet | None = None,
+        policy: PolicyHook | None = None,
+        decomposer: Any = None,
+    ) -> None:
+        from orchestrator.db import create_schema, make_engine
+        from orchestrator.dispatch import DispatchEnv
+        from orchestrator.knowledge.store import KnowledgeStore
+
+        self.settings = settings or load_settings()
+        self.engine = make_engine(self.settings.database_url)
+        create_schema(self.engine)
+        self.plugins = plugins or load_plugins(disabled=self.settings.disabled_plugins)
+        if not self.plugins.departments:
+            from orchestrator.errors import CrossdeskError
+
+            raise CrossdeskError(
+                "no department plugins are loaded; run `crossdesk plugins list` to see why "
+                "(and check CROSSDESK_DISABLE_PLUGINS)"
+            )
+        self.knowledge = KnowledgeStore(self.engine)
+        self.decomposer = decomposer or self._decomposer()
+        dispatch = DispatchEnv(
+            engine=self.engine,
+            plugins=self.plugins,
+            knowledge=self.knowledge,
+            timeout_s=self.settings.department_timeout_s,
+        )
+        self.services = Services(
+            settings=self.settings,
+            engine=self.engine,
+            plugins=self.plugins,
+            decomposer=self.decomposer,
+            dispatch=dispatch,
+            recorder=DbRecorder(self.engine),
+        )
+        if policy is not None:
+            self.services.policy = policy
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self.graph = build_graph(self.services).compile(checkpointer=self._checkpointer())
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _decomposer(self) -> Any:
+        from orchestrator.nlu import Decomposer, Router
+
+        router = Router.load_or_fit(self.plugins.intents(), self.settings.router_path)
+        return Decomposer(router, threshold=self.settings.confidence_threshold)
+
+    def _checkpointer(self) -> Any:
+        if self.settings.is_sqlite:
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            path = self.settings.database_url.split("///", 1)[-1]
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._checkpoint_conn = conn
+            return SqliteSaver(conn)
+        raise InputError(
+            f"the checkpointer for {self.settings.database_url.split(':', 1)[0]} is not available yet; "
+            "use a sqlite:/// URL"
+        )
+
+    def customer(self, customer_id: str) -> CustomerView:
+        from orchestrator.backend.queries import customer_view, get_customer
+
+        with Session(self.engine) as session:
+            row = get_customer(session, customer_id.strip())
+            view = customer_view(row) if row is not None else None
+        if view is None:
+            raise NotFoundError(
+                f"customer {customer_id!r} not found; `crossdesk demo customers` lists the demo customers "
+                "(run `crossdesk demo seed` first on a new database)"
+            )
+        return view
+
+    def _lock(self, conversation_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(conversation_id, threading.Lock())
+
+    def ask(
+        self,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        customer_id: str | None = None,
+        jurisdiction: str | None = None,
+    ) -> TurnOutcome:
+        message = clean_message(text, self.settings.max_message_chars)
+        if jurisdiction is not None and jurisdiction.upper() not in JURISDICTIONS:
+            raise InputError(f"unknown jurisdiction {jurisdiction!r}; use one of {', '.join(JURISDICTIONS)}")
+        if conversation_id is not None and not _CONVERSATION_ID.match(conversation_id):
+            raise InputError(
+                f"conversation id {conversation_id!r} is not valid; use letters, digits and . _ : - (max 128)"
+            )
+        customer = self.customer(customer_id) if customer_id else None
+        conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
+        with Session(self.engine) as session:
+            existing = session.get(Conversation, conversation_id)
+        if existing is not None and customer is not None and existing.customer_id not in (None, customer.id):
+            raise InputError(
+                f"conversation {conversation_id} belongs to customer {existing.customer_id}, not {customer.id}; "
+                "start a new conversation (omit --conversation)"
+            )
+        if customer is None and existing is not None and existing.customer_id:
+            customer = self.customer(existing.customer_id)
+        juris = (customer.jurisdiction if customer else None) or (jurisdiction or "").upper() or (
+            existing.jurisdiction if existing else "EU"
+        )
+        payload: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "message": message,
+            "customer": customer.model_dump(mode="json") if customer else None,
+            "jurisdiction": juris,
+        }
+        config = {"configurable": {"thread_id": conversation_id}}
+        with self._lock(conversation_id):
+            state = self.graph.invoke(payload, config)
+        return TurnOutcome(conversation_id=conversation_id, reply=state.get("reply", ""), record=state["record"])
+
+    def close(self) -> None:
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+        self.engine.dispose()

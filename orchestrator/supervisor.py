@@ -1,0 +1,69 @@
+"""The supervisor's plan: decompose the message and resolve follow-ups against earlier turns."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from plugins.contracts import Entities, Task
+
+# a short message that points back at what was said before ("and the other charge?")
+_FOLLOW_UP = re.compile(
+    r"\b(the other|another|that one|this one|same|again|it|that|those|them|also|as well|too|still|y el otro|"
+    r"la otra|otro|otra)\b|还有|另一|那个|这个",
+    re.IGNORECASE,
+)
+_MAX_FOLLOW_UP_CHARS = 160
+
+
+def is_follow_up(text: str) -> bool:
+    return len(text) <= _MAX_FOLLOW_UP_CHARS and bool(_FOLLOW_UP.search(text))
+
+
+def carry_over(
+    decomposition: dict[str, Any], history: list[dict[str, Any]], message: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return (plan, unclear) after resolving unclear parts against the previous turn.
+
+    An unclear part of a short follow-up inherits the department and intent of the
+    previous turn's task it most likely refers to: the one still open (needs info
+    or a human), else the last one asked. A question we asked last turn makes the
+    whole answer belong to the task that asked it.
+    """
+    plan = list(decomposition.get("tasks", []))
+    unclear = list(decomposition.get("unclear", []))
+    if not history or not unclear:
+        return plan, unclear
+    last = history[-1]
+    previous = [t for t in last.get("tasks", []) if t.get("department")]
+    if not previous:
+        return plan, unclear
+    asked = [t for t in previous if t.get("status") == "needs_info"]
+    if not asked and not is_follow_up(message):
+        return plan, unclear
+    target = (asked or [t for t in previous if t.get("status") in ("needs_human",)] or previous)[-1]
+    resolved = []
+    for part in unclear:
+        entities = Entities.model_validate(part.get("entities") or {})
+        inherited = Entities.model_validate(target.get("entities") or {})
+        merged = Entities(
+            amounts=entities.amounts or inherited.amounts,
+            dates=entities.dates or inherited.dates,
+            card_refs=entities.card_refs or inherited.card_refs,
+            account_refs=entities.account_refs or inherited.account_refs,
+            invoice_ids=entities.invoice_ids or inherited.invoice_ids,
+            transaction_ids=entities.transaction_ids,  # "the other charge" must not reuse the old id
+            countries=entities.countries or inherited.countries,
+        )
+        task = Task.model_validate(part).model_copy(
+            update={
+                "department": target["department"],
+                "intent": target["intent"],
+                "confidence": max(float(part.get("confidence", 0.0)), float(target.get("confidence", 0.0))),
+                "entities": merged,
+            }
+        )
+        dumped = task.model_dump(mode="json")
+        dumped["follow_up_of"] = target.get("id")
+        resolved.append(dumped)
+    return plan + resolved, []

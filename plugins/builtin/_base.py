@@ -1,0 +1,313 @@
+"""What the three built-in departments share: dispatch to intent handlers, ownership checks,
+knowledge citations and the small parsing helpers their handlers use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from plugins.contracts import (
+    ActionRecord,
+    ActionSpec,
+    CaseNote,
+    DepartmentContext,
+    DepartmentResult,
+    Intent,
+    Task,
+)
+
+KNOWLEDGE_ROOT = Path(__file__).parent / "knowledge"
+SIGN_IN_QUESTION = (
+    "Could you sign in, or tell me your customer id (it starts with C, like C1234), "
+    "so I can look at your account?"
+)
+# a second article is cited only when it scores close to the best one
+SECOND_CITATION_RATIO = 0.6
+
+# phrases that put a message squarely in one department; used to spot misrouted tasks
+CUES: dict[str, tuple[str, ...]] = {
+    "billing": (
+        r"charged twice",
+        r"double[- ]?charg",
+        r"duplicate (charge|payment)",
+        r"\brefund",
+        r"\bfees?\b",
+        r"exchange rate",
+        r"\bfx\b",
+        r"top[- ]?up",
+        r"subscription",
+        r"\binvoice",
+        r"statement",
+        r"transfer (failed|pending|hasn|has not|didn|did not|is still)",
+        r"(pending|failed|declined) transfer",
+        r"cancel (a |my |the )?transfer",
+        r"withdrawal (fee|charge)",
+        r"money (hasn|has not|didn|did not) (arrive|come)",
+    ),
+    "compliance": (
+        r"verif(y|ication)",
+        r"\bkyc\b",
+        r"identity",
+        r"source of (funds|wealth)",
+        r"\bgdpr\b",
+        r"(delete|erase|remove) (all )?(my|of my) (personal )?(data|information)",
+        r"my data",
+        r"complain",
+        r"\bfraud",
+        r"stolen",
+        r"\blost (my )?(card|phone|wallet)",
+        r"don'?t recogni[sz]e",
+        r"(unrecogni[sz]ed|unauthori[sz]ed)",
+        r"close (my|the) account",
+        r"(not|isn'?t) reported",
+        r"split .* (so|to avoid)",
+        r"under the (reporting )?(limit|threshold)",
+        r"beneficiary",
+        r"(change|update) my (name|address|surname)",
+        r"how old",
+        r"age limit",
+        r"which countries",
+    ),
+    "technical": (
+        r"log ?in",
+        r"sign ?in",
+        r"password",
+        r"passcode",
+        r"\b2fa\b",
+        r"two[- ]factor",
+        r"(one[- ]time|verification|sms) code",
+        r"\botp\b",
+        r"\bapp\b.*(crash|freez|error|won'?t open)",
+        r"\bpin\b",
+        r"contactless",
+        r"activat",
+        r"apple pay",
+        r"google pay",
+        r"\batm\b",
+        r"virtual card",
+        r"card (hasn'?t|has not|didn'?t|did not) (arrive|come)",
+        r"\boutage",
+        r"(site|app|service) (is )?down",
+    ),
+}
+_CUES = {dep: [re.compile(p, re.IGNORECASE) for p in pats] for dep, pats in CUES.items()}
+
+_TX_ID = re.compile(r"\bTX-[A-Z0-9][A-Z0-9-]*\b", re.IGNORECASE)
+_LAST4 = re.compile(
+    r"(?:\*{2,}|ending(?: in)?|last (?:4|four)(?: digits)?(?: are| is)?|x{2,})\s*(\d{4})\b", re.I
+)
+_AMOUNT = re.compile(r"(?<![\w.])(\d{1,3}(?:[,\s]\d{3})+|\d+)(?:[.,](\d{2}))?(?![\w])")
+
+
+def cue_scores(text: str) -> dict[str, int]:
+    return {dep: sum(1 for p in pats if p.search(text)) for dep, pats in _CUES.items()}
+
+
+def owner_of_intent(intent: str) -> str | None:
+    """The built-in department declaring `intent`, if any."""
+    from plugins.builtin import intents_billing, intents_compliance, intents_technical
+
+    for dep, intents in (
+        ("billing", intents_billing.INTENTS),
+        ("compliance", intents_compliance.INTENTS),
+        ("technical", intents_technical.INTENTS),
+    ):
+        if any(i.name == intent for i in intents):
+            return dep
+    return None
+
+
+def clearly_foreign(own: str, text: str) -> str | None:
+    """Another department when the text has its cues and none of ours; else None."""
+    scores = cue_scores(text)
+    if scores.get(own, 0) > 0:
+        return None
+    others = sorted(((n, d) for d, n in scores.items() if d != own and n > 0), reverse=True)
+    if not others or (len(others) > 1 and others[0][0] == others[1][0]):
+        return None
+    return others[0][1]
+
+
+# --- small parsers ---------------------------------------------------------------------------
+
+
+def transaction_ids(task: Task) -> list[str]:
+    found = list(task.entities.transaction_ids) + [m.group(0).upper() for m in _TX_ID.finditer(task.text)]
+    return list(dict.fromkeys(t.upper() for t in found))
+
+
+def card_last4(task: Task) -> list[str]:
+    refs = [r[-4:] for r in task.entities.card_refs if r[-4:].isdigit()]
+    refs += [m.group(1) for m in _LAST4.finditer(task.text)]
+    return list(dict.fromkeys(refs))
+
+
+def amounts(task: Task) -> list[Decimal]:
+    """Amounts the customer mentioned, from the extracted entities or, failing that, the text."""
+    if task.entities.amounts:
+        return [Decimal(str(abs(m.amount))).quantize(Decimal("0.01")) for m in task.entities.amounts]
+    out = []
+    for m in _AMOUNT.finditer(task.text):
+        whole = re.sub(r"[,\s]", "", m.group(1))
+        if len(whole) == 4 and not m.group(2) and whole.startswith(("19", "20")):
+            continue  # a year, not an amount
+        out.append(Decimal(f"{whole}.{m.group(2) or '00'}"))
+    return out
+
+
+def mentions(text: str, *words: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in words)
+
+
+def fmt_money(amount: Decimal | float, currency: str) -> str:
+    return f"{currency} {abs(Decimal(str(amount))):,.2f}"
+
+
+def fmt_date(value: datetime | Any) -> str:
+    return f"{value.day} {value:%b %Y}"
+
+
+# --- one department run ----------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """Collects what a handler did so the result lists every action, note and article."""
+
+    department: str
+    task: Task
+    ctx: DepartmentContext
+    actions: list[ActionRecord] = field(default_factory=list)
+    notes: list[CaseNote] = field(default_factory=list)
+    cited: list[str] = field(default_factory=list)
+
+    @property
+    def customer_id(self) -> str:
+        if self.ctx.customer is None:  # handlers for account intents only run with a customer
+            raise RuntimeError("this handler needs a signed-in customer")
+        return self.ctx.customer.id
+
+    def act(self, name: str, **args: Any) -> ActionRecord:
+        record = self.ctx.act(name, **args)
+        self.actions.append(record)
+        return record
+
+    def note(
+        self, kind: str, text: str, *, subject: str = "", data: dict[str, Any] | None = None
+    ) -> CaseNote:
+        note = self.ctx.notes.add(kind, text, subject=subject, data=data)
+        self.notes.append(note)
+        return note
+
+    def cite(self, query: str | None = None, *, limit: int = 2) -> str:
+        """Search the department's articles and return " [ID]" citations for the reply."""
+        hits = self.ctx.knowledge.search(query or self.task.text, department=self.department, k=3)
+        if not hits:
+            return ""
+        chosen = [hits[0]] + [h for h in hits[1:limit] if h.score >= hits[0].score * SECOND_CITATION_RATIO]
+        ids = [h.id for h in chosen if h.id not in self.cited]
+        self.cited.extend(ids)
+        return "".join(f" [{i}]" for i in ids)
+
+    def snippet(self, query: str | None = None) -> str:
+        """The best article's snippet, cited, for questions answered from the knowledge base alone."""
+        hits = self.ctx.knowledge.search(query or self.task.text, department=self.department, k=1)
+        if not hits:
+            return ""
+        if hits[0].id not in self.cited:
+            self.cited.append(hits[0].id)
+        return f"{hits[0].snippet.strip()} [{hits[0].id}]"
+
+    def _result(self, status: str, reply: str, **extra: Any) -> DepartmentResult:
+        return DepartmentResult(
+            department=self.department,
+            task_id=self.task.id,
+            status=status,  # type: ignore[arg-type]
+            reply=reply.strip(),
+            actions=tuple(self.actions),
+            notes=tuple(self.notes),
+            knowledge=tuple(self.cited),
+            **extra,
+        )
+
+    def resolved(self, reply: str) -> DepartmentResult:
+        return self._result("resolved", reply)
+
+    def needs_info(self, question: str, reply: str = "") -> DepartmentResult:
+        return self._result("needs_info", reply, question=question)
+
+    def needs_human(self, reason: str, reply: str = "") -> DepartmentResult:
+        return self._result("needs_human", reply, reason=reason)
+
+    def not_mine(self, suggest: str | None, reply: str = "") -> DepartmentResult:
+        return self._result("not_mine", reply, suggest=suggest)
+
+    def failed_action(self, record: ActionRecord, what: str) -> DepartmentResult:
+        """An action did not go through: a person takes over, and the customer is told so."""
+        if record.blocked_by:
+            reason = f"{record.name} blocked by policy {record.blocked_by}: {record.message}"
+        else:
+            reason = f"{record.name} failed: {record.message}"
+        return self.needs_human(
+            reason, f"I couldn't {what} automatically, so a colleague will take this over."
+        )
+
+
+Handler = Callable[[Run], DepartmentResult]
+
+
+class BuiltinDepartment:
+    """A department whose intents map one-to-one to handler functions."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        intents: Sequence[Intent],
+        actions: Sequence[ActionSpec],
+        handlers: Mapping[str, Handler],
+        account_intents: Iterable[str],
+    ) -> None:
+        missing = {i.name for i in intents} ^ set(handlers)
+        if missing:
+            raise ValueError(f"{name}: intents and handlers differ on {sorted(missing)}")
+        self.name = name
+        self.description = description
+        self.intents = tuple(intents)
+        self.actions = tuple(actions)
+        self.handlers = dict(handlers)
+        self.account_intents = frozenset(account_intents)
+
+    def __repr__(self) -> str:
+        return f"<department {self.name}: {len(self.intents)} intents, {len(self.actions)} actions>"
+
+    def handle(self, task: Task, ctx: DepartmentContext) -> DepartmentResult:
+        run = Run(self.name, task, ctx)
+        handler = self.handlers.get(task.intent)
+        if handler is None:
+            return run.not_mine(self.suggest_owner(task))
+        foreign = clearly_foreign(self.name, task.text)
+        if foreign is not None:
+            return run.not_mine(foreign)
+        if task.intent in self.account_intents and ctx.customer is None:
+            return run.needs_info(SIGN_IN_QUESTION)
+        return handler(run)
+
+    def suggest_owner(self, task: Task) -> str | None:
+        owner = owner_of_intent(task.intent)
+        if owner is not None and owner != self.name:
+            return owner
+        for dep, _intent, _conf in task.alternatives:
+            if dep != self.name and dep not in task.previous_departments:
+                return dep
+        scores = cue_scores(task.text)
+        best = max((d for d in scores if d != self.name), key=lambda d: scores[d])
+        return best if scores[best] > 0 else None

@@ -1,0 +1,104 @@
+"""Splitting a message into sub-issue spans that point back into the original text."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.nlu.split import MAX_SPANS, split
+
+
+def texts(message: str) -> list[str]:
+    spans = split(message)
+    for s in spans:
+        assert message[s.start : s.end] == s.text  # offsets index the original message
+    return [s.text for s in spans]
+
+
+def test_sentences_and_new_problem_markers_become_separate_spans() -> None:
+    msg = "Hi! I was charged twice for my subscription. Also the app keeps crashing when I log in."
+    assert texts(msg) == [
+        "Hi! I was charged twice for my subscription.",  # the short greeting stays attached
+        "Also the app keeps crashing when I log in.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "My card was declined at the shop and I also need to update my address",
+            ["My card was declined at the shop", "I also need to update my address"],
+        ),
+        (
+            "I was charged twice; the app crashes on login",
+            ["I was charged twice", "the app crashes on login"],
+        ),
+        (
+            "my card is blocked, plus my transfer to Spain never arrived",
+            ["my card is blocked", "my transfer to Spain never arrived"],
+        ),
+        (
+            "Mi tarjeta no funciona y también quiero saber por qué me cobraron dos veces",
+            ["Mi tarjeta no funciona", "quiero saber por qué me cobraron dos veces"],
+        ),
+        ("我的卡被冻结了，还有转账一直失败", ["我的卡被冻结了", "转账一直失败"]),
+    ],
+)
+def test_clause_markers_split_when_both_sides_are_requests(message: str, expected: list[str]) -> None:
+    assert texts(message) == expected
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I want to cancel and get a refund",
+        "freeze my card and send me a new one",
+        "I ordered a card and it has not arrived yet",
+        "I paid 40 quid plus fees",
+        "charged by Amazon and eBay",
+    ],
+)
+def test_one_request_joined_by_and_stays_whole(message: str) -> None:
+    assert texts(message) == [message]
+
+
+def test_abbreviations_decimals_and_ids_do_not_end_sentences() -> None:
+    msg = "My payment of $1.50 failed, e.g. at the shop. I moved to the U.S. last year. Please check invoice no. 123 again."
+    assert texts(msg) == [
+        "My payment of $1.50 failed, e.g. at the shop.",
+        "I moved to the U.S. last year.",
+        "Please check invoice no. 123 again.",
+    ]
+
+
+def test_newlines_and_cjk_terminators_end_sentences() -> None:
+    assert texts("my card is lost\nthe app crashes all the time") == [
+        "my card is lost",
+        "the app crashes all the time",
+    ]
+    assert texts("我的卡被冻结了。转账一直失败！") == ["我的卡被冻结了。", "转账一直失败！"]
+
+
+def test_short_fragments_attach_to_a_neighbour() -> None:
+    assert texts("My card was declined at the shop. Help please!") == [
+        "My card was declined at the shop. Help please!"
+    ]
+    assert texts("Thanks!") == ["Thanks!"]
+
+
+@pytest.mark.parametrize("message", ["", "   ", "\n\t\n", "\x00\x01"])
+def test_empty_input_gives_no_spans(message: str) -> None:
+    assert split(message) == []
+
+
+def test_long_input_is_capped_and_the_tail_merged() -> None:
+    msg = "My card was declined and I need help. " * 3000  # about 114 KB
+    spans = split(msg)
+    assert len(spans) == MAX_SPANS
+    assert spans[-1].end == len(msg.rstrip())  # nothing is lost: the tail is in the last span
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_max_spans_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_spans"):
+        split("hello", max_spans=0)
