@@ -41,6 +41,15 @@ def compose_reply(
         result = final.get(task["id"])
         about = topic(task["text"])
         lead = f"About “{about}”: " if several else ""
+        blocked = task.get("blocked")
+        if result is None and blocked:
+            # kept from the departments by policy: a refusal the customer may see, or a person's job
+            if blocked.get("kind") == "deny":
+                if not any(blocked["message"] in p for p in parts):
+                    parts.append(lead + blocked["message"])
+            else:
+                pending_human.append(about)
+            continue
         if result is None:
             continue
         status = result["status"]

@@ -9,6 +9,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 
+_READONLY = "crossdesk_readonly"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite its transactions take no write lock."""
+    return engine.execution_options(**{_READONLY: True})
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         from pathlib import Path
@@ -32,9 +40,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front: parallel department runs then wait
-            # (busy_timeout) instead of failing with SQLITE_BUSY when a read turns into a write
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front: concurrent writers then wait (busy_timeout)
+            # instead of failing with SQLITE_BUSY when a read turns into a write. Read-only work
+            # goes through `reader(engine)` and takes no lock.
+            if conn.get_execution_options().get(_READONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -45,13 +57,21 @@ def import_models() -> None:
     import orchestrator.backend.models  # noqa: F401
     import orchestrator.knowledge.models  # noqa: F401
     import orchestrator.records  # noqa: F401
+    import orchestrator.takeover  # noqa: F401
     import policies.audit  # noqa: F401
     import traces.models  # noqa: F401
 
 
 def create_schema(engine: Engine) -> None:
     import_models()
-    SQLModel.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        from orchestrator.pgsql import advisory_lock
+
+        # workers starting together would otherwise race on CREATE TABLE
+        with engine.begin() as conn, advisory_lock(conn, "crossdesk-schema"):
+            SQLModel.metadata.create_all(conn)
+    else:
+        SQLModel.metadata.create_all(engine)
     from orchestrator.knowledge.store import ensure_search_index
 
     ensure_search_index(engine)

@@ -88,7 +88,8 @@ def intake(state: TurnState, svc: Services) -> dict[str, Any]:
 
 
 def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
-    decomposition = svc.decomposer.decompose(state["message"])
+    history = state.get("history") or []
+    decomposition = svc.decomposer.decompose(state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:])
     dumped = decomposition.model_dump(mode="json")
     plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
     plan.sort(key=lambda t: t["span"][0])
@@ -196,12 +197,26 @@ def finalize(state: TurnState, svc: Services) -> dict[str, Any]:
                 "intent": t["intent"],
                 "confidence": t["confidence"],
                 "entities": t.get("entities") or {},
-                "status": (final.get(t["id"]) or {}).get("status", "unclear"),
+                "status": task_status(t, final) or "unclear",
             }
             for t in state.get("plan") or []
         ],
     }
     return {"record": record, "history": [entry]}
+
+
+def human(state: TurnState, svc: Services) -> dict[str, Any]:
+    """Pause the conversation for an operator (the turn is already saved and queued).
+
+    `crossdesk release` resumes it with `Command(resume={...})`; the resume value is kept
+    in the handoff. Everything before `interrupt` runs again on resume, so it must stay pure.
+    """
+    from langgraph.types import interrupt
+
+    from orchestrator.takeover import handoff_payload
+
+    resolution = interrupt(handoff_payload(state))
+    return {"handoff": {**(state.get("handoff") or {}), "resolution": resolution}}
 
 
 # --- routing (pure) --------------------------------------------------------------------------------
@@ -212,6 +227,10 @@ def route_plan(state: TurnState) -> list[Send] | Literal["compose"]:
     if not tasks:
         return "compose"
     return [_send(state, t) for t in tasks]
+
+
+def route_human(state: TurnState) -> str:
+    return "human" if state.get("handoff") else END
 
 
 def route_reroutes(state: TurnState) -> list[Send] | Literal["compose"]:
@@ -237,29 +256,50 @@ def _send(state: TurnState, task: dict[str, Any]) -> Send:
 # --- turn accounting -------------------------------------------------------------------------------
 
 
+def task_status(task: dict[str, Any], final: dict[str, dict[str, Any]]) -> str | None:
+    """A task's final status; a task the policy kept from the departments is denied or needs a human."""
+    result = final.get(task["id"])
+    if result is not None:
+        return str(result["status"])
+    blocked = task.get("blocked")
+    if blocked:
+        return "denied" if blocked.get("kind") == "deny" else "needs_human"
+    return None
+
+
 def build_handoff(state: TurnState) -> dict[str, Any] | None:
-    """A human is needed when a department says so or the customer asked for one."""
+    """A human is needed when a department says so, the customer asked for one or policy requires one
+    (`state["policy"]["human"]`: reasons, sla_seconds, rule_ids)."""
     final = final_results(state.get("results") or [])
-    tasks = [t for t in state.get("plan") or [] if (final.get(t["id"]) or {}).get("status") == "needs_human"]
+    tasks = [t for t in state.get("plan") or [] if task_status(t, final) == "needs_human"]
     wants_human = bool((state.get("decomposition") or {}).get("wants_human"))
-    if not tasks and not wants_human:
+    policy_human = (state.get("policy") or {}).get("human") or {}
+    if not tasks and not wants_human and not policy_human:
         return None
-    reasons = []
-    if wants_human:
+    reasons = list(policy_human.get("reasons") or [])
+    slas = [int(policy_human["sla_seconds"])] if policy_human.get("sla_seconds") else []
+    if wants_human and not policy_human:
         reasons.append("customer asked for a person")
     for t in tasks:
-        r = final[t["id"]]
-        reasons.append(f"{r['department']}: {r.get('error') or r.get('reason') or 'needs a human'}")
+        r = final.get(t["id"])
+        if r is not None:
+            reasons.append(f"{r['department']}: {r.get('error') or r.get('reason') or 'needs a human'}")
+            slas.append(DEFAULT_SLA_SECONDS)
+    reasons = list(dict.fromkeys(reasons))
     return {
         "reason": "; ".join(reasons),
+        "reasons": reasons,
+        "rule_ids": list(policy_human.get("rule_ids") or []),
         "task_ids": [t["id"] for t in tasks],
-        "sla_seconds": DEFAULT_SLA_SECONDS,
-        "summary": handoff_summary(state, tasks),
+        "sla_seconds": min(slas, default=DEFAULT_SLA_SECONDS),
+        "summary": handoff_summary(state, tasks, reasons),
         "requested_at": time.time(),
     }
 
 
-def handoff_summary(state: TurnState, human_tasks: list[dict[str, Any]]) -> str:
+def handoff_summary(
+    state: TurnState, human_tasks: list[dict[str, Any]], reasons: list[str] | None = None
+) -> str:
     """At most 300 characters an operator reads instead of asking the customer to repeat."""
     customer = state.get("customer") or {}
     who = f"{customer.get('id', 'anonymous')} ({state.get('jurisdiction', '?')})"
@@ -273,6 +313,8 @@ def handoff_summary(state: TurnState, human_tasks: list[dict[str, Any]]) -> str:
     text = f"{who}: needs human for {', '.join(open_)}."
     if done:
         text += f" Done: {', '.join(done)}."
+    if reasons:
+        text += f" Why: {reasons[0]}."
     return text if len(text) <= SUMMARY_MAX_CHARS else text[: SUMMARY_MAX_CHARS - 1] + "…"
 
 
@@ -300,13 +342,15 @@ def build_record(state: TurnState) -> dict[str, Any]:
                 "routed_to": t["department"],
                 "intent": t["intent"],
                 "confidence": round(float(t["confidence"]), 4),
-                "status": r.get("status", "not_dispatched"),
+                "status": task_status(t, final) or "not_dispatched",
                 "departments_tried": [x["department"] for x in results if x["task_id"] == t["id"]],
                 "actions": r.get("actions", []),
                 "knowledge": r.get("knowledge", []),
                 "notes": [n.get("kind") for n in r.get("notes", [])],
                 "error": r.get("error"),
                 "entities": t.get("entities") or {},
+                "blocked": t.get("blocked"),
+                "required_by": t.get("required_by"),
             }
         )
     statuses = {t["status"] for t in tasks}
@@ -371,6 +415,7 @@ def build_graph(svc: Services) -> StateGraph:
     g.add_node("compose", bind(compose, svc=svc))
     g.add_node("policy_outcome", bind(policy_outcome, svc=svc))
     g.add_node("finalize", bind(finalize, svc=svc))
+    g.add_node("human", bind(human, svc=svc))
     g.add_edge(START, "intake")
     g.add_edge("intake", "supervisor")
     g.add_edge("supervisor", "policy_plan")
@@ -379,5 +424,6 @@ def build_graph(svc: Services) -> StateGraph:
     g.add_conditional_edges("reconcile", route_reroutes, ["department", "compose"])
     g.add_edge("compose", "policy_outcome")
     g.add_edge("policy_outcome", "finalize")
-    g.add_edge("finalize", END)
+    g.add_conditional_edges("finalize", route_human, ["human", END])
+    g.add_edge("human", END)
     return g

@@ -7,6 +7,7 @@ import re
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +64,25 @@ def clean_message(text: str, max_chars: int) -> str:
     return cleaned
 
 
-class DbRecorder:
-    """Writes the turn record and updates the conversation row in one transaction."""
+# (session, state, record) -> None: writes more of the turn inside the recorder's transaction
+TurnWriter = Callable[[Session, TurnState, dict[str, Any]], Any]
 
-    def __init__(self, engine: Any) -> None:
+
+def default_writers() -> list[TurnWriter]:
+    """The audit log (policy decisions, actions, erasure) and the operator queue."""
+    from orchestrator.takeover import enqueue
+    from policies.turn_audit import audit_turn
+
+    return [audit_turn, enqueue]
+
+
+class DbRecorder:
+    """Writes the turn record, updates the conversation row and runs the `writers` (audit log,
+    operator queue) in one transaction: all of it is saved, or none."""
+
+    def __init__(self, engine: Any, writers: Sequence[TurnWriter] | None = None) -> None:
         self.engine = engine
+        self.writers = list(writers) if writers is not None else default_writers()
 
     def save_turn(self, state: TurnState, record: dict[str, Any]) -> None:
         with Session(self.engine) as session:
@@ -113,6 +128,8 @@ class DbRecorder:
                 session.add(
                     Message(conversation_id=conv.id, turn_id=record["turn_id"], role="assistant", text=state["reply"])
                 )
+            for write in self.writers:
+                write(session, state, record)
             session.commit()
 
 
@@ -127,12 +144,13 @@ class Orchestrator:
         policy: PolicyHook | None = None,
         decomposer: Any = None,
     ) -> None:
-        from orchestrator.db import create_schema, make_engine
+        from orchestrator.db import create_schema, make_engine, reader
         from orchestrator.dispatch import DispatchEnv
         from orchestrator.knowledge.store import KnowledgeStore
 
         self.settings = settings or load_settings()
         self.engine = make_engine(self.settings.database_url)
+        self.reader = reader(self.engine)  # read-only work: no write lock on SQLite
         create_schema(self.engine)
         self.plugins = plugins or load_plugins(disabled=self.settings.disabled_plugins)
         if not self.plugins.departments:
@@ -158,9 +176,17 @@ class Orchestrator:
             dispatch=dispatch,
             recorder=DbRecorder(self.engine),
         )
-        if policy is not None:
-            self.services.policy = policy
+        if policy is None:
+            from policies.node import PolicyNode
+
+            policy = PolicyNode.from_settings(self.settings, self.plugins, db=self.engine)
+        self.services.policy = policy
+        # the policy node also decides, before any action runs, whether it may
+        guard = getattr(policy, "action_guard", None)
+        if guard is not None:
+            dispatch.action_guard = guard
         self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint_pool: Any = None
         self.graph = build_graph(self.services).compile(checkpointer=self._checkpointer())
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -181,15 +207,20 @@ class Orchestrator:
             conn.execute("PRAGMA busy_timeout=30000")
             self._checkpoint_conn = conn
             return SqliteSaver(conn)
+        from orchestrator.pgsql import is_postgres, postgres_checkpointer
+
+        if is_postgres(self.settings.database_url):
+            saver, self._checkpoint_pool = postgres_checkpointer(self.settings.database_url)
+            return saver
         raise InputError(
-            f"the checkpointer for {self.settings.database_url.split(':', 1)[0]} is not available yet; "
-            "use a sqlite:/// URL"
+            f"no checkpointer for {self.settings.database_url.split(':', 1)[0]}; "
+            "use a sqlite:/// or postgresql+psycopg:// URL"
         )
 
     def customer(self, customer_id: str) -> CustomerView:
         from orchestrator.backend.queries import customer_view, get_customer
 
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             row = get_customer(session, customer_id.strip())
             view = customer_view(row) if row is not None else None
         if view is None:
@@ -220,7 +251,7 @@ class Orchestrator:
             )
         customer = self.customer(customer_id) if customer_id else None
         conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             existing = session.get(Conversation, conversation_id)
         if existing is not None and customer is not None and existing.customer_id not in (None, customer.id):
             raise InputError(
@@ -240,10 +271,18 @@ class Orchestrator:
         }
         config = {"configurable": {"thread_id": conversation_id}}
         with self._lock(conversation_id):
+            from orchestrator.takeover import before_turn
+
+            # a conversation an operator has taken over is theirs; see orchestrator.takeover
+            routed = before_turn(self, conversation_id, message)
+            if routed is not None:
+                return routed
             state = self.graph.invoke(payload, config)
         return TurnOutcome(conversation_id=conversation_id, reply=state.get("reply", ""), record=state["record"])
 
     def close(self) -> None:
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
+        if self._checkpoint_pool is not None:
+            self._checkpoint_pool.close()
         self.engine.dispose()

@@ -169,7 +169,9 @@ def check_plugin(
         return report
     report.departments = tuple(ours)
     with _workdir(workdir) as wd:
-        run_checks(plugins, ours, report, workdir=wd, router_cache=router_cache or wd / "router", options=opts)
+        run_checks(
+            plugins, ours, report, workdir=wd, router_cache=router_cache or wd / "router", options=opts
+        )
     return report
 
 
@@ -196,7 +198,12 @@ def check_department(
         return report
     with _workdir(workdir) as wd:
         run_checks(
-            ps, [department], report, workdir=wd, router_cache=router_cache or wd / "router", options=options or KitOptions()
+            ps,
+            [department],
+            report,
+            workdir=wd,
+            router_cache=router_cache or wd / "router",
+            options=options or KitOptions(),
         )
     return report
 
@@ -273,7 +280,9 @@ def check_hooks(plugin: Any, plugin_name: str, report: ConformanceReport) -> Non
             close = difflib.get_close_matches(hook, specs, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             report.add(
-                "hooks", False, f"plugin {plugin_name!r} implements {hook}(), which is not a crossdesk hook{hint}"
+                "hooks",
+                False,
+                f"plugin {plugin_name!r} implements {hook}(), which is not a crossdesk hook{hint}",
             )
             continue
         if not hasattr(impl, marker):
@@ -291,7 +300,9 @@ def check_hooks(plugin: Any, plugin_name: str, report: ConformanceReport) -> Non
             value = impl()
         except Exception as exc:
             report.add(
-                "hooks", False, f"{plugin_name}.{hook}() raised {type(exc).__name__}: {exc}; a hook must not raise"
+                "hooks",
+                False,
+                f"{plugin_name}.{hook}() raised {type(exc).__name__}: {exc}; a hook must not raise",
             )
             continue
         problem = _return_problem(hook, value, plugin_name)
@@ -456,7 +467,9 @@ def check_examples(dep: Department, report: ConformanceReport, options: KitOptio
             msg = f"{distinct} distinct examples"
             if dupes:
                 msg += f" ({len(intent.examples) - distinct} near-duplicates folded, e.g. {shown})"
-            report.add("examples", True, msg, department=dep.name, intent=intent.name, data={"distinct": distinct})
+            report.add(
+                "examples", True, msg, department=dep.name, intent=intent.name, data={"distinct": distinct}
+            )
             continue
         msg = (
             f"intent {dep.name}.{intent.name} has {distinct} distinct examples, needs at least "
@@ -465,7 +478,9 @@ def check_examples(dep: Department, report: ConformanceReport, options: KitOptio
         )
         if dupes:
             msg += f"; these count once: {shown}"
-        report.add("examples", False, msg, department=dep.name, intent=intent.name, data={"distinct": distinct})
+        report.add(
+            "examples", False, msg, department=dep.name, intent=intent.name, data={"distinct": distinct}
+        )
 
 
 def check_actions(dep: Department, report: ConformanceReport) -> None:
@@ -486,7 +501,9 @@ def check_actions(dep: Department, report: ConformanceReport) -> None:
             try:
                 schema = action.args.model_json_schema()
             except Exception as exc:
-                problems.append(f"args has no JSON schema ({type(exc).__name__}: {exc}); use JSON-able field types")
+                problems.append(
+                    f"args has no JSON schema ({type(exc).__name__}: {exc}); use JSON-able field types"
+                )
                 schema = {}
         if not callable(action.run):
             problems.append("run is not callable")
@@ -543,7 +560,9 @@ def measure_overlap(plugins: PluginSet, ours: Sequence[str], cache_dir: Path, op
         held: list[tuple[str, str, str]] = []
         for dep, intent in intents:
             keep = [e for j, e in enumerate(intent.examples) if folds == 1 or j % folds != k]
-            held += [(dep, intent.name, e) for j, e in enumerate(intent.examples) if folds == 1 or j % folds == k]
+            held += [
+                (dep, intent.name, e) for j, e in enumerate(intent.examples) if folds == 1 or j % folds == k
+            ]
             train.append((dep, intent.model_copy(update={"examples": tuple(keep)})))
         router = Router.load_or_fit(train, cache_dir)
         predicted = router.predict([text for _, _, text in held])
@@ -553,7 +572,9 @@ def measure_overlap(plugins: PluginSet, ours: Sequence[str], cache_dir: Path, op
     return result
 
 
-def report_overlap(overlap: Overlap, ours: Sequence[str], report: ConformanceReport, options: KitOptions) -> None:
+def report_overlap(
+    overlap: Overlap, ours: Sequence[str], report: ConformanceReport, options: KitOptions
+) -> None:
     how = f"{overlap.folds}-fold held-out" if overlap.folds > 1 else "training-set"
     for dep in ours:
         intents = sorted({i for (d, i, _) in overlap.predictions if d == dep})
@@ -563,7 +584,11 @@ def report_overlap(overlap: Overlap, ours: Sequence[str], report: ConformanceRep
             if share <= options.max_overlap:
                 msg = f"router sends {share:.0%} of its examples ({how}) to other departments"
                 report.add(
-                    "overlap", True, msg + (f": {where}" if where else ""), department=dep, intent=intent,
+                    "overlap",
+                    True,
+                    msg + (f": {where}" if where else ""),
+                    department=dep,
+                    intent=intent,
                     data={"share": share, "to": dict(away)},
                 )
             else:
@@ -579,7 +604,9 @@ def report_overlap(overlap: Overlap, ours: Sequence[str], report: ConformanceRep
                 )
         taken = {k: v for k, v in overlap.inbound(dep).items() if v > options.max_overlap}
         if taken:
-            worst = ", ".join(f"{d}.{i} ({v:.0%})" for (d, i), v in sorted(taken.items(), key=lambda kv: -kv[1])[:4])
+            worst = ", ".join(
+                f"{d}.{i} ({v:.0%})" for (d, i), v in sorted(taken.items(), key=lambda kv: -kv[1])[:4]
+            )
             report.add(
                 "overlap",
                 False,
@@ -589,7 +616,12 @@ def report_overlap(overlap: Overlap, ours: Sequence[str], report: ConformanceRep
                 data={"taken": {f"{d}.{i}": v for (d, i), v in taken.items()}},
             )
         else:
-            report.add("overlap", True, f"no other department loses more than {options.max_overlap:.0%} of an intent to {dep}", department=dep)
+            report.add(
+                "overlap",
+                True,
+                f"no other department loses more than {options.max_overlap:.0%} of an intent to {dep}",
+                department=dep,
+            )
 
 
 # --- policy packs --------------------------------------------------------------------------------
@@ -635,8 +667,14 @@ def check_policies(plugins: PluginSet, plugin_name: str, report: ConformanceRepo
 # --- behaviour against a seeded database ---------------------------------------------------------
 
 
-def seeded_engine(path: Path, plugins: PluginSet, report: ConformanceReport, ours: Sequence[str]) -> Engine:
-    """A fresh database with the demo data seeded and every plugin's knowledge loaded."""
+def seeded_engine(
+    path: Path, plugins: PluginSet, report: ConformanceReport | None = None, ours: Sequence[str] = ()
+) -> Engine:
+    """A fresh database with the demo data seeded and every plugin's knowledge loaded.
+
+    With a report, the knowledge of the plugins providing `ours` is checked too; without one a
+    knowledge file that does not load raises.
+    """
     from orchestrator.backend.seed import seed_demo
     from orchestrator.db import create_schema, make_engine
     from orchestrator.knowledge.loader import KnowledgeFileError, load_paths, read_articles
@@ -651,16 +689,28 @@ def seeded_engine(path: Path, plugins: PluginSet, report: ConformanceReport, our
     try:
         load_paths(store, plugins.knowledge_paths())
     except KnowledgeFileError as exc:
+        if report is None:
+            raise
         report.add("knowledge", False, f"the installed plugins' knowledge does not load together: {exc}")
+        return engine
+    if report is None:
         return engine
     for plugin_name in dict.fromkeys(plugins.origin[d].name for d in ours):
         hook = getattr(plugins.manager.get_plugin(plugin_name), "crossdesk_knowledge_paths", None)
         articles = [a for _, a in read_articles(hook() if hook is not None else [])]
         if not articles:
-            report.add("knowledge", True, f"plugin {plugin_name!r} ships no articles (its departments can "
-                       "still search the shared ones)")
+            report.add(
+                "knowledge",
+                True,
+                f"plugin {plugin_name!r} ships no articles (its departments can "
+                "still search the shared ones)",
+            )
             continue
-        lost = [a.id for a in articles if a.id not in {h.id for h in store.search(a.title, department=a.department, k=5)}]
+        lost = [
+            a.id
+            for a in articles
+            if a.id not in {h.id for h in store.search(a.title, department=a.department, k=5)}
+        ]
         report.add(
             "knowledge",
             not lost,
@@ -670,6 +720,132 @@ def seeded_engine(path: Path, plugins: PluginSet, report: ConformanceReport, our
             "give each article a title that says what it answers",
         )
     return engine
+
+
+def policy_guard(plugins: PluginSet) -> Any:
+    """An action guard backed by the policy engine with the shipped and every plugin's packs, or None
+    when the packs do not load (the `policies` check reports that)."""
+    from policies.engine import PolicyEngine
+    from policies.facts import TurnFacts
+    from policies.schema import PackError
+
+    try:
+        engine = PolicyEngine.load(plugins.policy_paths())
+    except PackError:
+        return None
+
+    def guard(ctx: Any, spec: Any, args: BaseModel) -> tuple[bool, str | None, str]:
+        facts = TurnFacts(customer=ctx.customer, jurisdiction=ctx.jurisdiction)
+        verdict = engine.check_action(
+            facts,
+            ctx.department.name,
+            spec.name,
+            args.model_dump(mode="json"),
+            money_movement=spec.money_movement,
+        )
+        return verdict.allowed, verdict.rule_id, verdict.message
+
+    return guard
+
+
+def dispatch_env(engine: Engine, plugins: PluginSet, *, timeout_s: float) -> Any:
+    """What the orchestrator hands every department run: database, knowledge store, policy guard."""
+    from orchestrator.dispatch import DispatchEnv
+    from orchestrator.knowledge.store import KnowledgeStore
+
+    return DispatchEnv(
+        engine=engine,
+        plugins=plugins,
+        knowledge=KnowledgeStore(engine),
+        timeout_s=timeout_s,
+        action_guard=policy_guard(plugins),
+    )
+
+
+class Harness:
+    """A seeded database and the real dispatcher, for a plugin's own behaviour tests.
+
+    with Harness.for_plugin(crossdesk_claims, tmp_path) as h:
+        result = h.run("claims", "my suitcase was lost", intent="file_claim", customer_id="C1001")
+        assert h.notes("C1001", kind="claim")
+    """
+
+    def __init__(self, plugins: PluginSet, workdir: Path, *, timeout_s: float = 5.0) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.plugins = plugins
+        self.engine = seeded_engine(workdir / "harness.db", plugins)
+        self.env = dispatch_env(self.engine, plugins, timeout_s=timeout_s)
+        self._turns = 0
+
+    @classmethod
+    def for_plugin(
+        cls, plugin: Any, workdir: Path, *, name: str | None = None, timeout_s: float = 5.0
+    ) -> Harness:
+        report = ConformanceReport(plugin=name or _default_name(plugin))
+        plugins, _ = plugin_set_with(plugin, report.plugin, report)
+        if plugins is None:
+            raise AssertionError(report.format(failures_only=True))
+        return cls(plugins, workdir, timeout_s=timeout_s)
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def customer(self, customer_id: str) -> Any:
+        from sqlmodel import Session
+
+        from orchestrator.backend.queries import customer_view, get_customer
+
+        with Session(self.engine) as session:
+            row = get_customer(session, customer_id)
+            if row is None:
+                raise KeyError(f"no customer {customer_id!r} in the demo data")
+            return customer_view(row)
+
+    def run(
+        self,
+        department: str,
+        text: str,
+        *,
+        intent: str,
+        customer_id: str | None = None,
+        conversation_id: str = "harness",
+        confidence: float = 0.9,
+    ) -> DepartmentResult:
+        """Dispatch one task exactly as a turn would (own transaction, time budget, policy guard)."""
+        from orchestrator.dispatch import run_department
+
+        self._turns += 1
+        customer = self.customer(customer_id) if customer_id else None
+        task = Task(
+            id=f"h{self._turns}",
+            text=text,
+            span=(0, len(text)),
+            department=department,
+            intent=intent,
+            confidence=confidence,
+            entities=_entities(text),
+        )
+        return run_department(
+            self.env,
+            department,
+            task,
+            conversation_id=conversation_id,
+            turn_id=f"harness-{self._turns}",
+            customer=customer,
+            jurisdiction=customer.jurisdiction if customer is not None else "EU",
+        )
+
+    def notes(self, customer_id: str, *, kind: str | None = None) -> list[Any]:
+        """Committed case notes about a customer, newest first."""
+        from orchestrator.knowledge.notes import notes_for_customer
+
+        return notes_for_customer(self.engine, customer_id, kind=kind)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def _customers(engine: Engine) -> list[Any]:
@@ -688,9 +864,8 @@ def _customers(engine: Engine) -> list[Any]:
 
 def _entities(text: str) -> Any:
     """The entities the real decomposer would attach; none when it cannot extract them."""
-    from plugins.contracts import Entities
-
     from orchestrator.nlu.entities import extract
+    from plugins.contracts import Entities
 
     try:
         return extract(text)
@@ -715,12 +890,9 @@ def check_behaviour(
     report: ConformanceReport,
     options: KitOptions,
 ) -> None:
-    from orchestrator.dispatch import DispatchEnv, run_department
-    from orchestrator.knowledge.store import KnowledgeStore
+    from orchestrator.dispatch import run_department
 
-    env = DispatchEnv(
-        engine=engine, plugins=plugins, knowledge=KnowledgeStore(engine), timeout_s=options.time_budget_s
-    )
+    env = dispatch_env(engine, plugins, timeout_s=options.time_budget_s)
     dep = plugins.departments[dep_name]
     customers = _customers(engine) or [None]
     rng = random.Random(f"{options.seed}:{dep_name}")
@@ -749,7 +921,13 @@ def check_behaviour(
             customer=customer,
             jurisdiction=customer.jurisdiction if customer is not None else "EU",
         )
-        done = _Run(label, task, customer.id if customer is not None else "anonymous", result, time.perf_counter() - started)
+        done = _Run(
+            label,
+            task,
+            customer.id if customer is not None else "anonymous",
+            result,
+            time.perf_counter() - started,
+        )
         runs.append(done)
         return done
 
@@ -804,9 +982,17 @@ def check_behaviour(
             f"(needs {options.min_not_mine:.0%}); e.g. {'; '.join(wrong[:3])}. When a task is not about "
             f"{dep_name}, return status 'not_mine' (with `suggest` when you know the owner)"
         )
-        report.add("foreign", ok, msg, department=dep_name, data={"declined": declined, "sent": len(picked), "wrong": wrong})
+        report.add(
+            "foreign",
+            ok,
+            msg,
+            department=dep_name,
+            data={"declined": declined, "sent": len(picked), "wrong": wrong},
+        )
     else:
-        report.add("foreign", True, "no other department is installed to borrow examples from", department=dep_name)
+        report.add(
+            "foreign", True, "no other department is installed to borrow examples from", department=dep_name
+        )
 
     # bad input must never raise, hang or produce invalid output
     bad = []
@@ -826,7 +1012,9 @@ def check_behaviour(
 
     # the time budget: every run, measured around the real dispatch
     durations = [r.seconds for r in runs]
-    slow = [r for r in runs if r.seconds > options.time_budget_s or (r.result.error or "").startswith("timed out")]
+    slow = [
+        r for r in runs if r.seconds > options.time_budget_s or (r.result.error or "").startswith("timed out")
+    ]
     summary = f"max {max(durations):.3f}s, median {statistics.median(durations):.3f}s over {len(runs)} runs"
     report.add(
         "time_budget",

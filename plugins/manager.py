@@ -162,7 +162,13 @@ def load_plugins(
 def _departments_of(pm: pluggy.PluginManager, name: str, obj: Any) -> list[Department]:
     impl = getattr(obj, "crossdesk_departments", None)
     if impl is None:
-        return []
+        if not pm.get_hookcallers(obj):
+            # registered but implements nothing we call: a missing @hookimpl or a misspelt hook name
+            raise PluginError(
+                f"plugin {name!r} implements none of crossdesk's hooks; a department plugin needs "
+                "`@hookimpl def crossdesk_departments() -> list[Department]` (see docs/plugins.md)"
+            )
+        return []  # a plugin may ship only knowledge or policy packs
     deps = impl()
     if not isinstance(deps, list | tuple):
         raise PluginError(

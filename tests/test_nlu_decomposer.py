@@ -78,7 +78,9 @@ def test_request_for_a_person(nlu: Decomposer) -> None:
 
 def test_out_of_scope_only_when_no_department_task_remains(nlu: Decomposer) -> None:
     d = nlu.decompose("What's the weather going to be like in Paris tomorrow?")
-    assert d.out_of_scope and d.out_of_scope_spans == ("What's the weather going to be like in Paris tomorrow?",)
+    assert d.out_of_scope and d.out_of_scope_spans == (
+        "What's the weather going to be like in Paris tomorrow?",
+    )
     assert not d.tasks
     d = nlu.decompose("my card was declined. Also, who won the football last night?")
     assert not d.out_of_scope
@@ -180,7 +182,7 @@ def test_decompose_many_matches_one_by_one(nlu: Decomposer) -> None:
     batch = nlu.decompose_many(texts, now=NOW)
     assert batch == [nlu.decompose(t, now=NOW) for t in texts]
     with pytest.raises(TypeError, match="list of messages"):
-        nlu.decompose_many("one message")  # type: ignore[arg-type]
+        nlu.decompose_many("one message")
 
 
 def test_non_text_and_bad_threshold_are_rejected(router: Router, nlu: Decomposer) -> None:
@@ -188,3 +190,8 @@ def test_non_text_and_bad_threshold_are_rejected(router: Router, nlu: Decomposer
         nlu.decompose(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="threshold"):
         Decomposer(router, threshold=1.5)
+
+
+def test_a_soft_cut_that_names_no_new_problem_is_merged_back(nlu: Decomposer) -> None:
+    d = nlu.decompose("I was charged twice on my card, the second time on Monday")
+    assert len(d.tasks) + len(d.unclear) == 1

@@ -92,7 +92,9 @@ def test_no_extractor_echoes_a_full_card_number_or_iban() -> None:
 
 
 def test_invoice_and_transaction_ids() -> None:
-    ents = extract("invoice #123 and INV-2024-001, transaction id ABC12345, TX-99881, transaction reference 5566778")
+    ents = extract(
+        "invoice #123 and INV-2024-001, transaction id ABC12345, TX-99881, transaction reference 5566778"
+    )
     assert ents.invoice_ids == ("123", "INV-2024-001")
     assert ents.transaction_ids == ("ABC12345", "TX-99881", "5566778")
     assert extract("the invoice for my rent is wrong").invoice_ids == ()

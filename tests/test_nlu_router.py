@@ -26,7 +26,11 @@ IN_DOMAIN = [
     ("I have no idea what my password is, I need a new one", "access", "password_reset"),
 ]
 GIBBERISH = ["asdkjh qwe zzz", "qwpoeiruty", "zxcvb nmlkj poiuy", "lorem ipsum dolor sit amet"]
-OUT_OF_SCOPE_TEXTS = ["what's the weather like in Madrid tomorrow?", "tell me a funny joke", "who won the match last night"]
+OUT_OF_SCOPE_TEXTS = [
+    "what's the weather like in Madrid tomorrow?",
+    "tell me a funny joke",
+    "who won the match last night",
+]
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +115,24 @@ def test_changed_examples_miss_the_cache(tmp_path: Path) -> None:
     Router.load_or_fit(fixture_intents(), tmp_path)
     changed = fixture_intents()
     dep, intent = changed[0]
-    changed[0] = (dep, intent.model_copy(update={"examples": (*intent.examples, "charged two times at the zoo")}))
+    changed[0] = (
+        dep,
+        intent.model_copy(update={"examples": (*intent.examples, "charged two times at the zoo")}),
+    )
     router = Router.load_or_fit(changed, tmp_path)
     assert len(list(tmp_path.glob("router-*.joblib"))) == 2
     assert router.key != Router.fit(fixture_intents()).key
+
+
+def test_old_cache_files_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orchestrator.nlu.router as router_module
+
+    monkeypatch.setattr(router_module, "CACHE_KEEP", 1)
+    Router.load_or_fit(fixture_intents(), tmp_path)
+    changed = fixture_intents()[1:]
+    newest = Router.load_or_fit(changed, tmp_path)
+    (kept,) = tmp_path.glob("router-*.joblib")
+    assert Router.load(kept).key == newest.key
 
 
 def test_corrupt_cache_is_retrained_and_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -138,7 +156,8 @@ def test_load_errors_say_what_to_do(tmp_path: Path) -> None:
 
 
 def test_fit_labelled_history_round_trips(tmp_path: Path) -> None:
-    texts, labels = [], []
+    texts: list[str] = []
+    labels: list[str] = []
     for dep, intent in fixture_intents():
         texts.extend(intent.examples)
         labels.extend([f"{dep}:{intent.name}"] * len(intent.examples))
@@ -173,7 +192,7 @@ def test_fit_rejects_bad_intents() -> None:
 
 def test_predict_wants_a_list_of_strings(router: Router) -> None:
     with pytest.raises(TypeError, match="list of texts"):
-        router.predict("my card")  # type: ignore[arg-type]
+        router.predict("my card")
     with pytest.raises(TypeError, match="strings"):
         router.predict([None])  # type: ignore[list-item]
 

@@ -40,13 +40,16 @@ def test_human_request_spans_point_at_the_phrase() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["hi", "Hello there!", "thanks so much :)", "Thank you, bye!", "你好", "hola", "buenos días", "👍"]
+    "text",
+    ["hi", "Hello there!", "thanks so much :)", "Thank you, bye!", "你好", "hola", "buenos días", "👍"],
 )
 def test_greeting_only(text: str) -> None:
     assert signals.greeting_only(text)
 
 
-@pytest.mark.parametrize("text", ["hi, my card is lost", "thanks, but where is my refund?", "", "asdf", "你好，我的卡丢了"])
+@pytest.mark.parametrize(
+    "text", ["hi, my card is lost", "thanks, but where is my refund?", "", "asdf", "你好，我的卡丢了"]
+)
 def test_not_greeting_only(text: str) -> None:
     assert not signals.greeting_only(text)
 

@@ -102,3 +102,20 @@ def test_long_input_is_capped_and_the_tail_merged() -> None:
 def test_max_spans_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_spans"):
         split("hello", max_spans=0)
+
+
+def test_a_bare_comma_before_a_new_subject_is_a_soft_cut() -> None:
+    text = "I was charged twice for StreamFlix this month, the app won't let me log in since yesterday"
+    spans = split(text)
+    assert [s.text for s in spans] == [
+        "I was charged twice for StreamFlix this month",
+        "the app won't let me log in since yesterday",
+    ]
+    assert [s.soft for s in spans] == [False, True]
+
+
+def test_a_short_question_pointing_back_stays_with_its_sentence() -> None:
+    text = "The 480 to Harbour Lettings has been pending for days, when will it arrive? My card is broken."
+    spans = [s.text for s in split(text)]
+    assert spans[0].endswith("when will it arrive?")
+    assert spans[-1] == "My card is broken."

@@ -16,8 +16,7 @@ from traces.setup import configure_telemetry
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env(monkeypatch)
-    monkeypatch.setenv("CROSSDESK_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)  # no stray crossdesk.toml
+    monkeypatch.setenv("CROSSDESK_HOME", str(tmp_path / "home"))  # as conftest does; explicit here
     # only this command group: the others are written elsewhere and tested there
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("traces",))
 

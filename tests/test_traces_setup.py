@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,7 @@ def test_default_is_local_store_behind_batch_processor(tmp_path: Path) -> None:
     assert tel.config.store_url == f"sqlite:///{tmp_path / 'crossdesk.db'}"
     assert [type(p) for p in processors(tel)] == [BatchSpanProcessor]
     assert tel.config.metric_exporters == ()  # local metrics are computed from the store
+    assert tel.meter_provider is None  # so measurements cost nothing
     tel.shutdown()
 
 
@@ -164,6 +167,17 @@ def test_capture_content_setting_and_env(tmp_path: Path, monkeypatch: pytest.Mon
 def test_global_provider_only_on_request(tmp_path: Path) -> None:
     tel = configure_telemetry(settings(tmp_path), exporter=InMemorySpanExporter())
     assert trace.get_tracer_provider() is not tel.tracer_provider
+    # the global provider can be set once per process: check it in a child process
+    code = (
+        "from pathlib import Path; import sys\n"
+        "from opentelemetry import trace\n"
+        "from orchestrator.config import Settings\n"
+        "from traces.setup import configure_telemetry\n"
+        "tel = configure_telemetry(Settings(home=Path(sys.argv[1])), set_global=True)\n"
+        "assert trace.get_tracer_provider() is tel.tracer_provider\n"
+        "tel.shutdown()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=60)
 
 
 @pytest.mark.parametrize("batch", [True, False])

@@ -180,14 +180,11 @@ OTEL_VARS = (
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_TRACES_SAMPLER",
     "CROSSDESK_CAPTURE_CONTENT",
-    "CROSSDESK_CONFIG",
-    "CROSSDESK_HOME",
-    "CROSSDESK_DB_URL",
 )
 
 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests must not pick up a developer's or CI's OTEL_* settings."""
+    """Tests must not pick up a developer's or CI's OTEL_* settings (conftest isolates CROSSDESK_HOME)."""
     for name in OTEL_VARS:
         if name in os.environ:
             monkeypatch.delenv(name)

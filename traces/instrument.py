@@ -61,8 +61,8 @@ def parent_context(parent: Any) -> Context | None:
         return parent.context
     if isinstance(parent, Context):
         return parent
-    if isinstance(parent, Mapping):
-        parent = parent.get("traceparent") if len(parent) == 1 else parent
+    if isinstance(parent, Mapping) and len(parent) == 1 and "traceparent" in parent:
+        parent = parent["traceparent"]
     if isinstance(parent, str):
         # graph nodes pass the same carrier for every span of a turn: parse it once
         ctx = _carrier_cache.get(parent)
@@ -235,8 +235,12 @@ class SpanHandle:
             warn_limited("set-attr", "telemetry: could not set %s: %r", key, exc)
 
     def set_many(self, attributes: Mapping[str, Any]) -> None:
-        for key, value in attributes.items():
-            self.set(key, value)
+        if not self.recording:
+            return
+        try:
+            self.span.set_attributes({k: _attr_value(v) for k, v in attributes.items() if v is not None})
+        except Exception as exc:
+            warn_limited("set-attrs", "telemetry: could not set attributes: %r", exc)
 
     def event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
         if not self.recording:

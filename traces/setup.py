@@ -276,11 +276,12 @@ def configure_telemetry(
         else:
             tel = _build(config, resource, exporter, metric_reader)
         _cache[key] = tel
-    if set_global and tel.tracer_provider is not None and tel.meter_provider is not None:
-        from opentelemetry import metrics
-
+    if set_global and tel.tracer_provider is not None:
         trace.set_tracer_provider(tel.tracer_provider)
-        metrics.set_meter_provider(tel.meter_provider)
+        if tel.meter_provider is not None:
+            from opentelemetry import metrics
+
+            metrics.set_meter_provider(tel.meter_provider)
     return tel
 
 
@@ -302,7 +303,8 @@ def _build(
         readers = []  # a test's exporter replaces the configured ones, for metrics too
     if metric_reader is not None:
         readers.append(metric_reader)
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    # with no reader (the local store alone) measurements would go nowhere: skip their cost
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers) if readers else None
     return Telemetry(config, tracer_provider, meter_provider)
 
 

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:

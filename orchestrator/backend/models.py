@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel
 
 JURISDICTIONS = ("EU", "UK", "US-CA", "US", "CN", "SG")
 RISK_PROFILES = ("low", "medium", "high")
+PLANS = ("standard", "plus", "premium")
 KYC_STATUSES = ("verified", "pending", "hold")
 ACCOUNT_STATUSES = ("active", "frozen", "kyc_hold", "closed")
 # "inactive": ordered or delivered but not yet activated by the customer
@@ -57,6 +58,7 @@ class Customer(SQLModel, table=True):
     servicemember: bool = False
     language: str = "en"
     kyc_status: str = "verified"
+    plan: str = "standard"  # standard | plus | premium: sets fees, FX markup and ATM allowance
     login_locked: bool = False  # too many wrong passwords; a password reset unlocks it
     two_factor: str = "app"  # app | sms
     created_at: datetime = Field(default_factory=utcnow)

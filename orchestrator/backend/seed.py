@@ -90,6 +90,12 @@ class SeedReport:
     case_notes: int = 0
     message: str = ""
 
+    def summary(self) -> str:
+        if not self.created:
+            return self.message
+        rows = ", ".join(f"{n} {t.removeprefix('bk_')}" for t, n in self.counts.items())
+        return f"{self.message}: {rows}, {self.case_notes} case notes"
+
 
 @dataclass
 class _Builder:
@@ -373,6 +379,7 @@ def _subscription(
 
 def _invoices(b: _Builder, customer: Customer, account: Account, plan: int) -> None:
     name, price = PLANS[plan]
+    customer.plan = name
     if price == "0":
         return
     for m in (3, 2, 1):
@@ -399,7 +406,7 @@ def _invoices(b: _Builder, customer: Customer, account: Account, plan: int) -> N
                 f"-{price}",
                 "fee",
                 issued + timedelta(days=1),
-                merchant="crossdesk bank",
+                merchant="Northwind Pay",
                 reference=f"Plan fee {inv.id}",
                 data={"fee_type": "plan", "invoice": inv.id},
             )
@@ -513,7 +520,7 @@ def _c1004_servicemember(b: _Builder) -> None:
         "-25.00",
         "fee",
         b.at(6, 3),
-        merchant="crossdesk bank",
+        merchant="Northwind Pay",
         reference="Overdraft fee",
         tx_id="TX-1004-ODFEE",
         data={"fee_type": "overdraft"},
@@ -574,6 +581,7 @@ def _c1007_kyc_hold(b: _Builder) -> None:
         "until the customer uploads a proof of address dated within 3 months and a recent payslip.",
         b.at(5, 14),
         documents=["proof_of_address", "payslip"],
+        blocks=["sign_in", "card_payments", "transfers"],
     )
 
 
@@ -615,7 +623,7 @@ def _c1009_fx_fee(b: _Builder) -> None:
         "-23.38",
         "fee",
         when + timedelta(minutes=1),
-        merchant="crossdesk bank",
+        merchant="Northwind Pay",
         reference=f"FX fee {pay.id}",
         tx_id="TX-1009-FXFEE",
         fee=money("23.38"),

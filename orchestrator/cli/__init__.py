@@ -28,7 +28,14 @@ COMMAND_MODULES = (
     "traces",
     "policy",
     "audit",
+    "queue",
+    "takeover",
+    "reply",
+    "release",
+    "tui",
 )
+# commands registered by another command's module (imported once, for the first of them listed)
+REGISTERED_BY = {"takeover": "queue", "reply": "queue", "release": "queue"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crossdesk {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    registered: set[str] = set()
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"orchestrator.cli.cmd_{name}")
+        module_name = REGISTERED_BY.get(name, name)
+        if module_name in registered:
+            continue
+        registered.add(module_name)
+        module = importlib.import_module(f"orchestrator.cli.cmd_{module_name}")
         module.register(sub)
     return parser
 

@@ -28,6 +28,8 @@ def render_turn(reply: str, record: dict[str, Any]) -> str:
             lines.append(f"        knowledge {', '.join(t['knowledge'])}")
         if t.get("error"):
             lines.append(f"        error {t['error']}")
+        if t.get("blocked"):
+            lines.append(f"        policy {t['blocked']['rule_id']}: {t['blocked']['message']}")
     for u in record.get("unclear", []):
         lines.append(f"  ?   unclear: “{u['text'][:60]}” (best guess {u['best_guess']})")
     c = record.get("counts", {})
@@ -38,4 +40,9 @@ def render_turn(reply: str, record: dict[str, Any]) -> str:
     )
     if record.get("handoff"):
         lines.append(f"  handoff: {record['handoff']['summary']}")
+    if record.get("status") == "with_operator":
+        operator = record["handoff"].get("claimed_by")
+        lines.insert(0, f"(passed to {operator}, who has taken over; no automated reply)")
+    if (record.get("policy") or {}).get("error"):
+        lines.append(f"  POLICY ERROR (turn handed to a person): {record['policy']['error']}")
     return "\n".join(lines)

@@ -38,6 +38,16 @@ _EXPORT_FIELDS = ("department", "jurisdictions", "valid_from", "valid_to", "tags
 _HINT = "fix it and load again; nothing was written"
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: pydantic then parses them and names the field when one is bad."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class KnowledgeFileError(Exception):
     """A knowledge file is unreadable or holds an invalid article. Names the file, article and field."""
 
@@ -86,8 +96,12 @@ def read_articles(paths: Iterable[Path | str]) -> list[tuple[Path, ArticleIn]]:
     """Parse and validate every article under `paths`; raise KnowledgeFileError on the first problem."""
     out: list[tuple[Path, ArticleIn]] = []
     first_seen: dict[str, Path] = {}
+    read: set[Path] = set()
     for root in (Path(p) for p in paths):
         for file in knowledge_files(root):
+            if file.resolve() in read:  # named twice, e.g. as a folder and as a file in it
+                continue
+            read.add(file.resolve())
             source = file.relative_to(root.parent).as_posix()
             for article in _read_file(file, source):
                 if article.id in first_seen:
@@ -147,7 +161,7 @@ def _read_markdown(path: Path, text: str, source: str) -> ArticleIn:
             "has no YAML front matter; start the file with '---', the fields (id, title, department ...), '---'",
         )
     try:
-        meta = yaml.safe_load(match.group(1))
+        meta = yaml.load(match.group(1), Loader=_FrontMatterLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 2}" if mark is not None else ""  # +1 for 0-based, +1 for the '---'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from orchestrator.knowledge.models import CaseNoteRow, utcnow
@@ -92,8 +93,15 @@ class Notes:
 def notes_for_customer(
     engine: Engine, customer_id: str, *, kind: str | None = None, limit: int = DEFAULT_LIMIT
 ) -> list[CaseNote]:
-    """Committed notes about a customer, newest first, for read-only views (CLI, TUI, traces)."""
-    with Session(engine) as session:
-        return Notes(session, conversation_id=None, department="", customer_id=None).for_customer(
-            customer_id, kind=kind, limit=limit
-        )
+    """Committed notes about a customer, newest first, for read-only views (CLI, TUI, traces).
+
+    Reads without a transaction, so a view never waits for a department run that is writing.
+    """
+    from orchestrator.knowledge.reads import read_rows
+
+    table = CaseNoteRow.__table__  # type: ignore[attr-defined]
+    stmt = sa_select(*table.c).where(table.c.customer_id == customer_id)
+    if kind is not None:
+        stmt = stmt.where(table.c.kind == kind)
+    stmt = stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
+    return [to_case_note(CaseNoteRow(**row)) for row in read_rows(engine, stmt)]

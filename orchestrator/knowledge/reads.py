@@ -36,7 +36,8 @@ def read_rows(engine: Engine, stmt: Select[Any]) -> list[dict[str, Any]]:
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     values = compiled.construct_params()
     for name, value in values.items():
-        process = compiled.binds[name].type.bind_processor(dialect) if name in compiled.binds else None
+        bind = compiled.binds.get(name)
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect) if bind is not None else None
         if process is not None:
             values[name] = process(value)
     params: Any = [values[name] for name in compiled.positiontup or ()] if compiled.positional else values
@@ -44,7 +45,7 @@ def read_rows(engine: Engine, stmt: Select[Any]) -> list[dict[str, Any]]:
         cursor.execute(str(compiled), params)
         rows = cursor.fetchall()
     columns = list(stmt.selected_columns)
-    processors = [col.type.result_processor(dialect, None) for col in columns]
+    processors = [col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns]
     names = [str(col.key) for col in columns]
     return [
         {

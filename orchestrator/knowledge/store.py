@@ -2,10 +2,10 @@
 
 On SQLite an FTS5 index (``kb_article_fts``) over title, body and tags is kept in
 step with ``kb_article`` by triggers, so rows written by any code path stay
-searchable. On other databases there is no index yet (PostgreSQL full-text
-search is planned): ``ensure_search_index`` does nothing there and the store
-falls back to a case-insensitive LIKE match with a simple term-count score.
-That fallback is correct but scans; it is not meant for large knowledge bases.
+searchable. On PostgreSQL a generated ``search_tsv`` column (title weighted A,
+tags B, body D) with a GIN index does the same, ranked by ``ts_rank_cd``. On
+other databases the store falls back to a case-insensitive LIKE match with a
+simple term-count score: correct but it scans, so not for large knowledge bases.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ MAX_TERMS = 32  # a longer query adds noise and cost, not precision
 # match more articles than this, its most frequent terms (which BM25 weighs
 # least) are left out until it fits; stores up to this size always get exact
 # BM25 over every term.
-POSTINGS_BUDGET = 5000
+POSTINGS_BUDGET = 4000
 MAX_TERM_CHARS = 40  # longer "words" are hashes, URLs or garbage
 MAX_QUERY_CHARS = 20_000  # beyond this a "query" is a pasted document; its start says enough
 SNIPPET_CHARS = 240
@@ -144,31 +144,39 @@ def plan_match(terms: list[str], df: dict[str, int], articles: int, budget: int 
     return match_expression([t for t in terms if t in kept])
 
 
-# Document frequencies per engine. fts5vocab counts a term's articles by walking its
-# postings, as slow as searching for it, so counts are remembered for a while: they
-# only steer pruning on large stores, and this store's own writes clear them.
+# Document frequencies per engine, remembered for a while: they only steer pruning on
+# large stores, and this store's own writes clear them.
 _DF_TTL_S = 300.0
 _DF_MAX_TERMS = 20_000
-_df_cache: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, float]]] = weakref.WeakKeyDictionary()
+_df_cache: weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], tuple[int, float]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def document_frequencies(engine: Engine, cursor: Any, terms: Sequence[str]) -> dict[str, int]:
-    """How many articles contain each term (after stemming), from the FTS5 vocabulary."""
+def document_frequencies(engine: Engine, cursor: Any, terms: Sequence[str], cap: int = 0) -> dict[str, int]:
+    """How many articles contain each term, counted up to `cap` + 1 (0: exactly).
+
+    Counting stops early, so a capped count of a common term is cheap; the exact
+    count comes from the FTS5 vocabulary, which walks all the term's postings.
+    """
     cache = _df_cache.setdefault(engine, {})
     now = time.monotonic()
     out: dict[str, int] = {}
     for term in terms:
-        stem = _stem(term)
-        cached = cache.get(stem)
+        key = (_stem(term), cap)
+        cached = cache.get(key)
         if cached is not None and now - cached[1] < _DF_TTL_S:
             out[term] = cached[0]
             continue
-        # one lookup per term: fts5vocab serves "term = ?" from the index but scans for "term IN (...)"
-        row = cursor.execute(f"SELECT doc FROM {VOCAB_TABLE} WHERE term = ?", (stem,)).fetchone()
+        if cap:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
+            row = cursor.execute(sql, (match_expression([term]), cap + 1)).fetchone()
+        else:  # one lookup per term: fts5vocab serves "term = ?" from its index but scans for "IN (...)"
+            row = cursor.execute(f"SELECT doc FROM {VOCAB_TABLE} WHERE term = ?", (key[0],)).fetchone()
         out[term] = int(row[0]) if row else 0
         if len(cache) >= _DF_MAX_TERMS:
             cache.clear()
-        cache[stem] = (out[term], now)
+        cache[key] = (out[term], now)
     return out
 
 
@@ -191,8 +199,32 @@ def jurisdiction_scope(jurisdiction: str) -> list[str]:
     return scope
 
 
+PG_TSV_COLUMN = "search_tsv"
+PG_TSV_INDEX = "ix_kb_article_search_tsv"
+# the weights ts_rank_cd gives to D (body), C (unused), B (tags) and A (title): BM25_WEIGHTS scaled to 1
+PG_RANK_WEIGHTS = "{%s, 0, %s, 1}" % (BM25_WEIGHTS[1] / BM25_WEIGHTS[0], BM25_WEIGHTS[2] / BM25_WEIGHTS[0])
+_PG_DDL = (
+    f"ALTER TABLE kb_article ADD COLUMN IF NOT EXISTS {PG_TSV_COLUMN} tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('english', coalesce(tags::text, '')), 'B') || "
+    "setweight(to_tsvector('english', coalesce(body, '')), 'D')) STORED",
+    f"CREATE INDEX IF NOT EXISTS {PG_TSV_INDEX} ON kb_article USING GIN ({PG_TSV_COLUMN})",
+)
+
+
+def _ensure_pg_index(engine: Engine) -> None:
+    from orchestrator.pgsql import advisory_lock
+
+    with engine.begin() as conn, advisory_lock(conn, "crossdesk-kb-index"):
+        for ddl in _PG_DDL:
+            conn.exec_driver_sql(ddl)
+
+
 def ensure_search_index(engine: Engine) -> None:
     """Create the full-text index and its triggers if missing. Safe to call on every start."""
+    if engine.dialect.name == "postgresql":
+        _ensure_pg_index(engine)
+        return
     if engine.dialect.name != "sqlite":
         log.info("no full-text index on %s yet; knowledge search uses the LIKE fallback", engine.dialect.name)
         return
@@ -218,16 +250,18 @@ class UpsertStats:
     unchanged: int
 
 
-_COMPARED = ("title", "body", "department", "jurisdictions", "valid_from", "valid_to", "tags", "source")
+# what makes an article "changed"; `source` alone does not (the same file loaded through another path)
+_COMPARED = ("title", "body", "department", "jurisdictions", "valid_from", "valid_to", "tags")
 
 
 class KnowledgeStore:
     """Articles shared by all departments. Implements plugins.contracts.KnowledgeAPI."""
 
     def __init__(self, engine: Engine, *, full_text: bool | None = None) -> None:
-        """`full_text=None` picks FTS5 on SQLite and the LIKE fallback elsewhere."""
+        """`full_text=None` picks FTS5 on SQLite, tsvector on PostgreSQL and the LIKE fallback elsewhere."""
         self.engine = engine
-        self.full_text = engine.dialect.name == "sqlite" if full_text is None else full_text
+        native = engine.dialect.name in ("sqlite", "postgresql")
+        self.full_text = native if full_text is None else full_text
 
     def search(
         self,
@@ -249,7 +283,9 @@ class KnowledgeStore:
             return []
         day = (on or date.today()).isoformat()
         scope = jurisdiction_scope(jurisdiction) if jurisdiction else None
-        if self.full_text:
+        if self.full_text and self.engine.dialect.name == "postgresql":
+            found = self._search_pg(terms, department, scope, k, day)
+        elif self.full_text:
             found = self._search_fts(terms, department, scope, k, day)
         else:
             found = self._search_like(terms, department, scope, k, day)
@@ -285,17 +321,54 @@ class KnowledgeStore:
             "SELECT a.id, a.title, a.department, a.body, top.rank FROM top "
             "JOIN kb_article AS a ON a.rowid = top.rid ORDER BY top.rank"
         )
-        full = match_expression(terms)
+        full = planned = match_expression(terms)
         with raw_cursor(self.engine) as cursor:
             # the highest rowid bounds the article count without counting
             articles = cursor.execute("SELECT max(rowid) FROM kb_article").fetchone()[0] or 0
-            planned = plan_match(terms, document_frequencies(self.engine, cursor, terms), articles)
+            if articles > POSTINGS_BUDGET:
+                df = document_frequencies(self.engine, cursor, terms, cap=POSTINGS_BUDGET)
+                if min((n for n in df.values() if n), default=0) > POSTINGS_BUDGET:
+                    # every term that occurs at all is common: which one least so needs exact counts
+                    df = document_frequencies(self.engine, cursor, terms)
+                planned = plan_match(terms, df, articles)
             rows = cursor.execute(sql, {**params, "q": planned}).fetchall()
             if len(rows) < k and planned != full:
                 # the pruned query found too little: pay for the full one
                 rows = cursor.execute(sql, {**params, "q": full}).fetchall()
         # bm25() is lower-is-better and negative; flip it so callers read "higher is better"
         return [(id_, title, dep, body, -float(rank)) for id_, title, dep, body, rank in rows]
+
+    def _search_pg(
+        self, terms: list[str], department: str | None, scope: list[str] | None, k: int, day: str
+    ) -> list[_Found]:
+        from sqlalchemy import text
+
+        where = [
+            f"a.{PG_TSV_COLUMN} @@ q.query",
+            "(a.valid_from IS NULL OR a.valid_from <= :day)",
+            "(a.valid_to IS NULL OR a.valid_to >= :day)",
+        ]
+        # terms are runs of letters and digits only, so joining them with | is a well-formed tsquery
+        params: dict[str, Any] = {"q": " | ".join(terms), "day": date.fromisoformat(day), "k": k}
+        if department:
+            where.append("a.department = :dep")
+            params["dep"] = department
+        if scope:
+            names = [f":j{i}" for i in range(len(scope))]
+            where.append(
+                "EXISTS (SELECT 1 FROM json_array_elements_text(a.jurisdictions) AS j(v) "
+                f"WHERE j.v IN ({', '.join(names)}))"
+            )
+            params.update({f"j{i}": code for i, code in enumerate(scope)})
+        sql = (
+            f"SELECT a.id, a.title, a.department, a.body, "
+            f"ts_rank_cd('{PG_RANK_WEIGHTS}'::float4[], a.{PG_TSV_COLUMN}, q.query) AS score "
+            "FROM kb_article AS a, to_tsquery('english', :q) AS q(query) "
+            f"WHERE {' AND '.join(where)} ORDER BY score DESC, a.id LIMIT :k"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        return [(id_, title, dep, body, float(score)) for id_, title, dep, body, score in rows]
 
     def _search_like(
         self, terms: list[str], department: str | None, scope: list[str] | None, k: int, day: str
@@ -385,6 +458,7 @@ def upsert_articles(conn: Connection, articles: Sequence[ArticleIn]) -> UpsertSt
                 continue
             if "title" in changes or "body" in changes:
                 changes["version"] = old.version + 1
+            changes["source"] = values["source"]
             changes["updated_at"] = now
             conn.execute(update(_ARTICLE).where(t.id == art.id).values(**changes))
             updated += 1

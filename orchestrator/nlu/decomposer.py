@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.nlu import entities, signals
-from orchestrator.nlu.pseudo import FOLLOW_UP, GREETING, HUMAN_REQUEST, NLU_DEPARTMENT, OUT_OF_SCOPE
+from orchestrator.nlu.pseudo import FOLLOW_UP, GREETING, HUMAN_REQUEST, NLU_DEPARTMENT, OUT_OF_SCOPE, VAGUE
 from orchestrator.nlu.signals import guess_language
 from orchestrator.nlu.split import MAX_SPANS, split, word_count
 from orchestrator.nlu.types import Decomposition
@@ -32,9 +32,12 @@ _CONTEXT_CHARS = 300  # of the previous message, used to route a vague follow-up
 MIN_LANGUAGE_EXAMPLES = 10
 # below this share of words seen in training a span is gibberish or another language to the router
 MIN_FAMILIARITY = 0.5
+# what is left of "Hello, can I talk to a human please?" once the request itself is blanked out
 _FILLER_RE = re.compile(
-    r"^[\W_]*(?:(?:please|pls|plz|now|asap|i\s+(?:want|need|would\s+like)(?:\s+to)?|can\s+i|could\s+i|let\s+me"
-    r"|just|ok|okay|thanks?|thank\s+you|and|or|so|to|a|an|the|with|por\s+favor|请|谢谢)[\W_]*)*$",
+    r"(?:[\W_]|\b(?:please|pls|plz|now|right\s+now|asap|i\s+(?:want|need|would\s+like|wanna)(?:\s+to)?"
+    r"|can\s+i|could\s+i|may\s+i|let\s+me|just|ok|okay|thanks?|thank\s+you|and|or|so|to|a|an|the|with"
+    r"|hi|hello|hey|good\s+(?:morning|afternoon|evening)|dear|sir|madam|someone|somebody|here|there"
+    r"|about\s+(?:this|it|that)|regarding\s+(?:this|it|that)|por\s+favor)\b|请|谢谢|你好|您好)*",
     re.I,
 )
 
@@ -55,6 +58,7 @@ class _Piece:
     alternatives: tuple[tuple[str, str, float], ...] = ()
     familiarity: float = 1.0
     looked_like_follow_up: bool = False
+    soft: bool = False  # cut at a bare comma (see split.Span.soft)
 
 
 @dataclass
@@ -75,7 +79,7 @@ def _blank(text: str, ranges: list[tuple[int, int]]) -> str:
 def _prepare(msg: _Message) -> None:
     text = msg.text
     for span in split(text, max_spans=MAX_SPANS):
-        piece = _Piece(span.start, span.end, language=guess_language(span.text))
+        piece = _Piece(span.start, span.end, language=guess_language(span.text), soft=span.soft)
         msg.pieces.append(piece)
         if signals.greeting_only(span.text):
             piece.kind = "greeting"
@@ -84,7 +88,7 @@ def _prepare(msg: _Message) -> None:
         human = signals.human_request_spans(local)
         if human:
             local = _blank(local, human)
-            if _FILLER_RE.match(local) or word_count(local, limit=3) < 3:
+            if word_count(local, limit=3) < 3 or (len(local) < 300 and _FILLER_RE.fullmatch(local)):
                 piece.kind = "human"
                 continue
         lead = signals.leading_greeting_end(local)
@@ -231,6 +235,8 @@ class Decomposer:
                 piece.kind = "human" if had_human else "greeting"
             elif name == FOLLOW_UP:
                 piece.kind = "follow_up"
+            elif name == VAGUE:
+                piece.kind = "unclear"
             else:
                 piece.kind = "out_of_scope"
             return
@@ -264,6 +270,16 @@ class Decomposer:
         last: _Piece | None = None  # the last task/unclear piece a neighbour may merge into
         for piece in msg.pieces:
             if piece.kind in ("task", "unclear"):
+                if piece.soft and last is not None and last.end <= piece.start and (
+                    piece.kind == "unclear" or last.kind == "unclear" or last.department == piece.department
+                ):
+                    # a bare-comma cut that did not reveal a second problem: undo it
+                    if last.kind == "unclear" and piece.kind == "task":
+                        last.kind, last.department, last.intent = "task", piece.department, piece.intent
+                        last.alternatives = piece.alternatives
+                    last.end = piece.end
+                    last.confidence = max(last.confidence, piece.confidence)
+                    continue
                 if (
                     last is not None
                     and last.kind == piece.kind

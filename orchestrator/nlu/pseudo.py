@@ -21,6 +21,7 @@ OUT_OF_SCOPE = "out_of_scope"
 GREETING = "greeting"
 HUMAN_REQUEST = "human_request"
 FOLLOW_UP = "follow_up"
+VAGUE = "vague"
 
 _OUT_OF_SCOPE = Intent(
     name=OUT_OF_SCOPE,
@@ -191,7 +192,45 @@ _FOLLOW_UP = Intent(
     ),
 )
 
-PSEUDO_INTENTS: tuple[Intent, ...] = (_OUT_OF_SCOPE, _GREETING, _HUMAN_REQUEST, _FOLLOW_UP)
+# a problem with no topic: asking one question beats guessing a department
+_VAGUE = Intent(
+    name=VAGUE,
+    description="A problem stated with nothing that says what it is about.",
+    examples=(
+        "I have a problem",
+        "I've got an issue",
+        "there's a problem",
+        "something is wrong",
+        "something's not right",
+        "it's not working",
+        "it doesn't work",
+        "not working",
+        "it is broken",
+        "can you help me with an issue",
+        "I need help with something",
+        "help me please",
+        "I have a question",
+        "quick question",
+        "there is an issue with my thing",
+        "something went wrong",
+        "it's acting weird",
+        "this is not right",
+        "I have a complaint about something",
+        "can you look into this for me",
+        "I need some help",
+        "something happened and I don't know what",
+        "it still doesn't work",
+        "I'm having trouble",
+        "I have trouble with it",
+        "can someone check this",
+        "what is going on",
+        "why is this happening",
+        "it keeps happening",
+        "I'm stuck",
+    ),
+)
+
+PSEUDO_INTENTS: tuple[Intent, ...] = (_OUT_OF_SCOPE, _GREETING, _HUMAN_REQUEST, _FOLLOW_UP, _VAGUE)
 
 
 def pseudo_intents() -> list[tuple[str, Intent]]:

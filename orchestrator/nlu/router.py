@@ -47,6 +47,7 @@ _LR_C = 10.0
 _NB_ALPHA = 0.3
 _WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 _NO_CLASS = -30.0  # logit for a class a cross-validation fold never saw
+CACHE_KEEP = 8  # cached routers kept per folder (one per set of intents seen lately)
 
 
 class RouterError(Exception):
@@ -135,12 +136,20 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
+_controller: Any = None
+
+
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
     # these matrices are small: BLAS threads cost far more than they save (10x on lbfgs)
-    from threadpoolctl import threadpool_limits
+    global _controller
+    if _controller is None:
+        import scipy.optimize  # noqa: F401  (load every BLAS the models use before looking)
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(limits=1, user_api="blas"):
+        _controller = ThreadpoolController()  # inspecting the loaded libraries is the slow part
+    with _controller.limit(limits=1, user_api="blas"):
         yield
 
 
@@ -396,6 +405,20 @@ def _atomic_dump(obj: Any, path: Path) -> None:
         raise
 
 
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)  # recently used files survive pruning
+    except OSError:
+        pass
+
+
+def _prune(folder: Path, *, keep: int) -> None:
+    """Delete all but the `keep` most recently used cached routers (they are rebuilt on demand)."""
+    files = sorted(folder.glob("router-*.joblib"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
+
+
 class Router:
     """Classifies texts into the departments' intents plus out_of_scope, greeting and human_request.
 
@@ -433,11 +456,13 @@ class Router:
             else:
                 if router.key == key:
                     log.debug("router cache hit %s", path)
+                    _touch(path)
                     return router
                 log.warning("router cache %s belongs to other intents, retraining", path)
         router = cls.fit(intents)
         try:
             router.save(path)
+            _prune(path.parent, keep=CACHE_KEEP)
         except OSError as exc:  # a read-only home should not stop the service
             log.warning("could not save router cache %s: %s", path, exc)
         return router

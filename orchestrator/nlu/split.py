@@ -24,6 +24,7 @@ class Span:
     start: int
     end: int
     text: str  # original[start:end]
+    soft: bool = False  # begins after a bare comma: merge back unless it is a different problem
 
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
@@ -64,6 +65,11 @@ _CLAUSE_RE = re.compile(
     r"|(?P<weak>"
     rf",?\s+and\s+(?=(?:{_SUBJECT_EN})\b)"
     rf"|,?\s+y\s+(?=(?:{_SUBJECT_ES})\b)"
+    r")"
+    # a bare comma before a new subject ("charged twice, the app won't open") may start a new
+    # problem or may not; the decomposer merges such a cut back when both sides mean the same
+    r"|(?P<soft>"
+    rf",\s+(?=(?:{_SUBJECT_EN}|it|it's|this|that|app|card)\b)"
     r")",
     re.IGNORECASE,
 )
@@ -135,7 +141,9 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _clauses(text: str, start: int, end: int, min_words: int) -> list[tuple[int, int]]:
+def _clauses(
+    text: str, start: int, end: int, min_words: int, soft_starts: set[int] | None = None
+) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     seg_start = start
     for m in _CLAUSE_RE.finditer(text, start, end):
@@ -150,6 +158,8 @@ def _clauses(text: str, start: int, end: int, min_words: int) -> list[tuple[int,
         if left:
             out.append(left)
         seg_start = m.end()
+        if m.group("soft") is not None and soft_starts is not None:
+            soft_starts.add(seg_start)
     last = _trim(text, seg_start, end)
     if last:
         out.append(last)
@@ -158,22 +168,47 @@ def _clauses(text: str, start: int, end: int, min_words: int) -> list[tuple[int,
 
 def _attach_short(text: str, spans: list[tuple[int, int]], min_words: int) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
-    carry: int | None = None  # start of short leading fragments waiting for the next span
+    carry: tuple[int, float] | None = None  # leading short fragments waiting for a span: (start, words)
     for s, e in spans:
+        n = word_count(text, s, min(e, s + _WINDOW), limit=min_words)
         if carry is not None:
-            s, carry = carry, None
-        if not _enough_words(text, s, e, min_words):
+            s, n = carry[0], n + carry[1]
+        if n < min_words:
             if out:
                 out[-1] = (out[-1][0], e)
             else:
-                carry = s
+                carry = (s, n)
             continue
+        carry = None
         out.append((s, e))
     if carry is not None:
-        if out:
-            out[-1] = (out[-1][0], spans[-1][1])
-        else:
-            out.append((carry, spans[-1][1]))
+        out.append((carry[0], spans[-1][1]))
+    return out
+
+
+# "when will it arrive?" after a sentence about a transfer is about that transfer
+_ANAPHORA_RE = re.compile(r"\b(?:it|that|this|they|them|those|these|él|ella|eso|esto)\b|它|那个|这个", re.IGNORECASE)
+MAX_ANAPHORA_WORDS = 10
+# ...unless it opens with a marker of a new problem ("On top of that, Apple Pay won't add my card")
+_NEW_PROBLEM_RE = re.compile(
+    r"\s*(?:also|plus|on\s+top\s+of|besides|another|apart\s+from|in\s+addition|separately|additionally"
+    r"|oh\s+and|and\s+also|además|también|aparte|还有|另外|此外)",
+    re.IGNORECASE,
+)
+
+
+def _attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if (
+            out
+            and word_count(text, s, min(e, s + _WINDOW), limit=MAX_ANAPHORA_WORDS + 1) <= MAX_ANAPHORA_WORDS
+            and _ANAPHORA_RE.search(text, s, e)
+            and not _NEW_PROBLEM_RE.match(text, s)
+        ):
+            out[-1] = (out[-1][0], e)
+            continue
+        out.append((s, e))
     return out
 
 
@@ -184,12 +219,13 @@ def split(text: str, *, max_spans: int = MAX_SPANS, min_words: int = MIN_WORDS) 
     if not text or text.isspace():
         return []
     parts: list[tuple[int, int]] = []
+    soft_starts: set[int] = set()
     for s, e in sentences(text):
         if len(parts) >= max_spans * 2:
             parts.append((s, e))  # past the cap nothing is split further; keep it cheap
             continue
-        parts.extend(_clauses(text, s, e, min_words))
-    parts = _attach_short(text, parts, min_words)
+        parts.extend(_clauses(text, s, e, min_words, soft_starts))
+    parts = _attach_anaphora(text, _attach_short(text, parts, min_words))
     if len(parts) > max_spans:
         parts = parts[: max_spans - 1] + [(parts[max_spans - 1][0], parts[-1][1])]
-    return [Span(s, e, text[s:e]) for s, e in parts]
+    return [Span(s, e, text[s:e], soft=s in soft_starts) for s, e in parts]

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from plugins.builtin.cues import cue_scores
+from plugins.builtin.ownership import judge
 from plugins.contracts import (
     ActionRecord,
     ActionSpec,
@@ -23,6 +25,7 @@ from plugins.contracts import (
 )
 
 KNOWLEDGE_ROOT = Path(__file__).parent / "knowledge"
+GENERAL = "general"  # knowledge every department may cite
 SIGN_IN_QUESTION = (
     "Could you sign in, or tell me your customer id (it starts with C, like C1234), "
     "so I can look at your account?"
@@ -30,83 +33,11 @@ SIGN_IN_QUESTION = (
 # a second article is cited only when it scores close to the best one
 SECOND_CITATION_RATIO = 0.6
 
-# phrases that put a message squarely in one department; used to spot misrouted tasks
-CUES: dict[str, tuple[str, ...]] = {
-    "billing": (
-        r"charged twice",
-        r"double[- ]?charg",
-        r"duplicate (charge|payment)",
-        r"\brefund",
-        r"\bfees?\b",
-        r"exchange rate",
-        r"\bfx\b",
-        r"top[- ]?up",
-        r"subscription",
-        r"\binvoice",
-        r"statement",
-        r"transfer (failed|pending|hasn|has not|didn|did not|is still)",
-        r"(pending|failed|declined) transfer",
-        r"cancel (a |my |the )?transfer",
-        r"withdrawal (fee|charge)",
-        r"money (hasn|has not|didn|did not) (arrive|come)",
-    ),
-    "compliance": (
-        r"verif(y|ication)",
-        r"\bkyc\b",
-        r"identity",
-        r"source of (funds|wealth)",
-        r"\bgdpr\b",
-        r"(delete|erase|remove) (all )?(my|of my) (personal )?(data|information)",
-        r"my data",
-        r"complain",
-        r"\bfraud",
-        r"stolen",
-        r"\blost (my )?(card|phone|wallet)",
-        r"don'?t recogni[sz]e",
-        r"(unrecogni[sz]ed|unauthori[sz]ed)",
-        r"close (my|the) account",
-        r"(not|isn'?t) reported",
-        r"split .* (so|to avoid)",
-        r"under the (reporting )?(limit|threshold)",
-        r"beneficiary",
-        r"(change|update) my (name|address|surname)",
-        r"how old",
-        r"age limit",
-        r"which countries",
-    ),
-    "technical": (
-        r"log ?in",
-        r"sign ?in",
-        r"password",
-        r"passcode",
-        r"\b2fa\b",
-        r"two[- ]factor",
-        r"(one[- ]time|verification|sms) code",
-        r"\botp\b",
-        r"\bapp\b.*(crash|freez|error|won'?t open)",
-        r"\bpin\b",
-        r"contactless",
-        r"activat",
-        r"apple pay",
-        r"google pay",
-        r"\batm\b",
-        r"virtual card",
-        r"card (hasn'?t|has not|didn'?t|did not) (arrive|come)",
-        r"\boutage",
-        r"(site|app|service) (is )?down",
-    ),
-}
-_CUES = {dep: [re.compile(p, re.IGNORECASE) for p in pats] for dep, pats in CUES.items()}
-
 _TX_ID = re.compile(r"\bTX-[A-Z0-9][A-Z0-9-]*\b", re.IGNORECASE)
 _LAST4 = re.compile(
     r"(?:\*{2,}|ending(?: in)?|last (?:4|four)(?: digits)?(?: are| is)?|x{2,})\s*(\d{4})\b", re.I
 )
 _AMOUNT = re.compile(r"(?<![\w.])(\d{1,3}(?:[,\s]\d{3})+|\d+)(?:[.,](\d{2}))?(?![\w])")
-
-
-def cue_scores(text: str) -> dict[str, int]:
-    return {dep: sum(1 for p in pats if p.search(text)) for dep, pats in _CUES.items()}
 
 
 def owner_of_intent(intent: str) -> str | None:
@@ -121,17 +52,6 @@ def owner_of_intent(intent: str) -> str | None:
         if any(i.name == intent for i in intents):
             return dep
     return None
-
-
-def clearly_foreign(own: str, text: str) -> str | None:
-    """Another department when the text has its cues and none of ours; else None."""
-    scores = cue_scores(text)
-    if scores.get(own, 0) > 0:
-        return None
-    others = sorted(((n, d) for d, n in scores.items() if d != own and n > 0), reverse=True)
-    if not others or (len(others) > 1 and others[0][0] == others[1][0]):
-        return None
-    return others[0][1]
 
 
 # --- small parsers ---------------------------------------------------------------------------
@@ -187,12 +107,17 @@ class Run:
     actions: list[ActionRecord] = field(default_factory=list)
     notes: list[CaseNote] = field(default_factory=list)
     cited: list[str] = field(default_factory=list)
+    topic: str = ""  # the intent's description: steers article search towards the routed topic
 
     @property
     def customer_id(self) -> str:
         if self.ctx.customer is None:  # handlers for account intents only run with a customer
             raise RuntimeError("this handler needs a signed-in customer")
         return self.ctx.customer.id
+
+    @property
+    def query(self) -> str:
+        return f"{self.task.text} {self.topic}".strip()
 
     def act(self, name: str, **args: Any) -> ActionRecord:
         record = self.ctx.act(name, **args)
@@ -206,9 +131,14 @@ class Run:
         self.notes.append(note)
         return note
 
-    def cite(self, query: str | None = None, *, limit: int = 2) -> str:
-        """Search the department's articles and return " [ID]" citations for the reply."""
-        hits = self.ctx.knowledge.search(query or self.task.text, department=self.department, k=3)
+    def cite(self, query: str | None = None, *, limit: int = 2, department: str | None = None) -> str:
+        """Search the department's (or another's) articles; return " [ID]" citations for the reply."""
+        hits = self.ctx.knowledge.search(
+            query or self.task.text, department=department or self.department, k=3
+        )
+        if not hits and department is None:
+            # questions about the company itself (countries, contact, plans) live in "general"
+            hits = self.ctx.knowledge.search(query or self.query, department=GENERAL, k=3)
         if not hits:
             return ""
         chosen = [hits[0]] + [h for h in hits[1:limit] if h.score >= hits[0].score * SECOND_CITATION_RATIO]
@@ -218,7 +148,9 @@ class Run:
 
     def snippet(self, query: str | None = None) -> str:
         """The best article's snippet, cited, for questions answered from the knowledge base alone."""
-        hits = self.ctx.knowledge.search(query or self.task.text, department=self.department, k=1)
+        hits = self.ctx.knowledge.search(query or self.query, department=self.department, k=1)
+        if not hits:
+            hits = self.ctx.knowledge.search(query or self.query, department=GENERAL, k=1)
         if not hits:
             return ""
         if hits[0].id not in self.cited:
@@ -230,7 +162,7 @@ class Run:
             department=self.department,
             task_id=self.task.id,
             status=status,  # type: ignore[arg-type]
-            reply=reply.strip(),
+            reply=" ".join(reply.split()),
             actions=tuple(self.actions),
             notes=tuple(self.notes),
             knowledge=tuple(self.cited),
@@ -290,13 +222,14 @@ class BuiltinDepartment:
         return f"<department {self.name}: {len(self.intents)} intents, {len(self.actions)} actions>"
 
     def handle(self, task: Task, ctx: DepartmentContext) -> DepartmentResult:
-        run = Run(self.name, task, ctx)
+        intent = next((i for i in self.intents if i.name == task.intent), None)
+        run = Run(self.name, task, ctx, topic=intent.description if intent else "")
         handler = self.handlers.get(task.intent)
         if handler is None:
             return run.not_mine(self.suggest_owner(task))
-        foreign = clearly_foreign(self.name, task.text)
-        if foreign is not None:
-            return run.not_mine(foreign)
+        verdict = judge(self.name, task.text, ctx.knowledge)
+        if not verdict.ours:
+            return run.not_mine(verdict.owner if verdict.owner != self.name else None)
         if task.intent in self.account_intents and ctx.customer is None:
             return run.needs_info(SIGN_IN_QUESTION)
         return handler(run)

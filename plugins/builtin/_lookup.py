@@ -99,21 +99,31 @@ HOLD_DOCUMENTS = {
     "passport": "a valid passport or national ID",
     "bank_statement": "a statement from your other bank",
 }
+HOLD_BLOCKS = {
+    "sign_in": "signing in to the app",
+    "card_payments": "card payments",
+    "transfers": "transfers",
+    "withdrawals": "cash withdrawals",
+}
+DEFAULT_BLOCKS = ("card_payments", "transfers", "withdrawals")
 
 
-def hold_explanation(state: KycState) -> str:
-    """What the customer may be told about a KYC hold: what is blocked and what to send."""
-    docs: list[str] = []
-    if state.note is not None:
-        docs = [HOLD_DOCUMENTS.get(d, d.replace("_", " ")) for d in state.note.data.get("documents", [])]
-    need = (
-        f" To lift it, please upload {' and '.join(docs)} in the app's Verification section."
-        if docs
-        else (
-            " Our compliance team will tell you which documents to upload in the app's Verification section."
-        )
-    )
+def hold_explanation(state: KycState, *, about_access: bool = False) -> str:
+    """What the customer may be told about a KYC hold: what is paused and what to send.
+
+    Never the internal reason for the review: that may not be shared.
+    """
+    data = state.note.data if state.note is not None else {}
+    blocks = [HOLD_BLOCKS.get(b, b.replace("_", " ")) for b in data.get("blocks", DEFAULT_BLOCKS)]
+    docs = [HOLD_DOCUMENTS.get(d, d.replace("_", " ")) for d in data.get("documents", [])]
+    paused = ", ".join(blocks[:-1]) + f" and {blocks[-1]}" if len(blocks) > 1 else "".join(blocks)
+    if docs:
+        need = f" To finish it, please upload {' and '.join(docs)} in the app's Verification section."
+    else:
+        need = " The app's Verification section shows what is still needed."
+    reset = "; a password reset or a new card won't change that" if about_access else ""
     return (
-        "Your account is on hold while we complete an identity (KYC) review, so sign-in, card payments "
-        f"and transfers are paused until the review is finished.{need}"
+        f"Your account is on hold while we complete an identity (KYC) review, so {paused} are paused "
+        f"until it is finished{reset}.{need} Reviews take up to 2 business "
+        "days once we have everything, and the hold can't be lifted before the review is complete."
     )

@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from orchestrator.backend import operations as ops
 from orchestrator.backend import queries
-from orchestrator.backend.models import Invoice, Subscription, Transaction, money, utcnow
+from orchestrator.backend.models import Customer, Transaction, money, utcnow
 from plugins import hookimpl
 from plugins.builtin._base import (
     KNOWLEDGE_ROOT,
@@ -22,156 +19,37 @@ from plugins.builtin._base import (
     mentions,
     transaction_ids,
 )
-from plugins.builtin._lookup import add_business_days, narrow, own_transaction, pointed_at
+from plugins.builtin._lookup import add_business_days, narrow, pointed_at
+from plugins.builtin.actions_billing import ACTIONS, NAME
 from plugins.builtin.intents_billing import INTENTS
-from plugins.contracts import ActionRecord, ActionSpec, DepartmentContext, DepartmentResult
+from plugins.contracts import ActionRecord, DepartmentResult
 
-NAME = "billing"
-# published FX markup: weekdays vs weekends, when markets are closed and we carry the risk
-FX_MARKUP_WEEKDAY = Decimal("0.005")
-FX_MARKUP_WEEKEND = Decimal("0.01")
-REFUND_DAYS = "5-10 business days"
+# published FX markup per plan: (weekdays, extra at weekends when markets are closed)
+FX_MARKUP = {
+    "standard": (Decimal("0.005"), Decimal("0.01")),
+    "plus": (Decimal("0.0025"), Decimal("0.005")),
+    "premium": (Decimal("0"), Decimal("0")),
+}
+# fee-free ATM withdrawals per calendar month, and the fee above that
+ATM_ALLOWANCE = {"standard": ("200", "2%"), "plus": ("400", "2%"), "premium": ("800", "1%")}
+REFUND_DAYS = "3-10 business days"
 FEE_NAMES = {
-    "plan": "monthly plan fee",
-    "overdraft": "overdraft fee",
-    "fx": "currency exchange fee",
-    "atm": "cash withdrawal fee",
-    "transfer": "international transfer fee",
-    "top_up": "card top-up fee",
+    "plan": "your monthly plan fee",
+    "overdraft": "an overdraft fee",
+    "fx": "a currency exchange fee",
+    "atm": "a cash withdrawal fee",
+    "transfer": "an international transfer fee",
+    "top_up": "a credit card top-up fee",
 }
 FAILURE_REASONS = {
     "beneficiary_details_mismatch": (
-        "the recipient's bank rejected it because the name or account number didn't match their records"
+        "the recipient's bank rejected it, as the name or account number didn't match their records"
     ),
     "insufficient_funds": "there wasn't enough money in the account when it was due to leave",
     "limit_exceeded": "it was above your daily transfer limit",
     "recipient_bank_unreachable": "the recipient's bank did not accept payments at that moment",
 }
 RAIL_DAYS = {"FPS": 0, "SEPA_INSTANT": 0, "SEPA": 1, "ACH": 2, "SWIFT": 3, "FAST": 0}
-
-
-# --- actions ---------------------------------------------------------------------------------
-
-
-class RefundArgs(BaseModel):
-    transaction_id: str = Field(min_length=3)
-    reason: str = Field(min_length=3, max_length=300)
-    amount: Decimal | None = Field(default=None, gt=0, description="partial refund; default the full charge")
-
-
-def run_refund(ctx: DepartmentContext, args: RefundArgs) -> dict[str, Any]:
-    tx = own_transaction(ctx, args.transaction_id)
-    refund, created = ops.post_refund(
-        ctx.db, tx, reason=args.reason, amount=args.amount, conversation_id=ctx.conversation_id
-    )
-    return {
-        "refund_id": refund.id,
-        "transaction_id": tx.id,
-        "amount": str(refund.amount),
-        "currency": refund.currency,
-        "created": created,
-        "refunded_at": refund.created_at.isoformat(timespec="seconds"),
-    }
-
-
-class SubscriptionArgs(BaseModel):
-    subscription_id: str = Field(min_length=3)
-
-
-def run_cancel_subscription(ctx: DepartmentContext, args: SubscriptionArgs) -> dict[str, Any]:
-    sub = ctx.db.get(Subscription, args.subscription_id)
-    if sub is None or ctx.customer is None or sub.customer_id != ctx.customer.id:
-        raise ops.BackendError(f"subscription {args.subscription_id} is not this customer's")
-    changed = ops.cancel_subscription(ctx.db, sub)
-    return {"subscription_id": sub.id, "merchant": sub.merchant, "cancelled": changed}
-
-
-class TransferArgs(BaseModel):
-    transaction_id: str = Field(min_length=3)
-
-
-def run_cancel_transfer(ctx: DepartmentContext, args: TransferArgs) -> dict[str, Any]:
-    tx = ops.cancel_pending_transfer(ctx.db, own_transaction(ctx, args.transaction_id))
-    return {"transaction_id": tx.id, "status": tx.status, "amount": str(-tx.amount), "currency": tx.currency}
-
-
-CaseKind = Literal[
-    "transfer_trace", "transfer_recall", "chargeback", "fee_review", "top_up_trace", "cash_dispute"
-]
-
-
-class CaseArgs(BaseModel):
-    kind: CaseKind
-    summary: str = Field(min_length=3, max_length=500)
-    transaction_id: str | None = None
-    deadline_days: int | None = Field(default=None, ge=0, le=120)
-
-
-def run_open_case(ctx: DepartmentContext, args: CaseArgs) -> dict[str, Any]:
-    if args.transaction_id is not None:
-        own_transaction(ctx, args.transaction_id)
-    ticket, created = ops.open_ticket(
-        ctx.db,
-        customer_id=ctx.customer.id if ctx.customer else None,
-        conversation_id=ctx.conversation_id,
-        department=NAME,
-        kind=args.kind,
-        deadline_days=args.deadline_days,
-        data={"summary": args.summary, "transaction_id": args.transaction_id},
-        reuse_open=False,
-    )
-    return {
-        "ticket_id": ticket.id,
-        "kind": ticket.kind,
-        "created": created,
-        "deadline": ticket.deadline.isoformat() if ticket.deadline else None,
-    }
-
-
-class InvoiceArgs(BaseModel):
-    invoice_id: str = Field(min_length=3)
-
-
-def run_resend_invoice(ctx: DepartmentContext, args: InvoiceArgs) -> dict[str, Any]:
-    inv = ctx.db.get(Invoice, args.invoice_id)
-    if inv is None or ctx.customer is None or inv.customer_id != ctx.customer.id:
-        raise ops.BackendError(f"invoice {args.invoice_id} is not this customer's")
-    ops.resend_invoice(ctx.db, inv)
-    return {
-        "invoice_id": inv.id,
-        "period": inv.period,
-        "sent_at": inv.last_sent_at.isoformat() if inv.last_sent_at else None,
-    }
-
-
-ACTIONS = (
-    ActionSpec(
-        name="refund",
-        description="Refund a posted charge (once per charge)",
-        args=RefundArgs,
-        run=run_refund,
-        money_movement=True,
-    ),
-    ActionSpec(
-        name="cancel_subscription",
-        description="Cancel a card subscription",
-        args=SubscriptionArgs,
-        run=run_cancel_subscription,
-    ),
-    ActionSpec(
-        name="cancel_transfer",
-        description="Cancel a pending outgoing transfer and release the money",
-        args=TransferArgs,
-        run=run_cancel_transfer,
-        money_movement=True,
-    ),
-    ActionSpec(
-        name="open_case", description="Open a billing investigation ticket", args=CaseArgs, run=run_open_case
-    ),
-    ActionSpec(
-        name="resend_invoice", description="Email an invoice again", args=InvoiceArgs, run=run_resend_invoice
-    ),
-)
 
 
 # --- shared steps ----------------------------------------------------------------------------
@@ -370,8 +248,8 @@ def unexpected_fee(run: Run) -> DepartmentResult:
             f"payment is usually the merchant's own surcharge or a currency conversion by the shop.{kb}"
         )
     lines = [
-        f"{fmt_money(f.amount, f.currency)} on {fmt_date(f.created_at)} is a "
-        f"{FEE_NAMES.get(str(f.data.get('fee_type')), 'service fee')} ({f.reference or f.id})"
+        f"{fmt_money(f.amount, f.currency)} on {fmt_date(f.created_at)} is "
+        f"{FEE_NAMES.get(str(f.data.get('fee_type')), 'a service fee')} ({f.id})"
         for f in fees[:3]
     ]
     reply = "Here is what I found: " + "; ".join(lines) + "."
@@ -393,8 +271,9 @@ def exchange_rate(run: Run) -> DepartmentResult:
     kb = run.cite()
     answer = run.snippet() if not kb else ""
     base = (
-        "Card payments in another currency are converted at the card network's rate when the payment "
-        "settles, plus our published markup (0.5% on weekdays, 1% at weekends)."
+        "Payments in another currency are converted at the mid-market rate when the payment settles, "
+        "plus your plan's markup (Standard 0.5%, Plus 0.25%, Premium none, with an extra markup at "
+        "weekends)."
     )
     if run.ctx.customer is None:
         return run.resolved(f"{base} {answer}{kb}")
@@ -432,8 +311,8 @@ def fx_fee_dispute(run: Run) -> DepartmentResult:
     kb = run.cite()
     if not fees:
         return run.resolved(
-            "I can't find a currency exchange fee on your recent payments. Our markup is 0.5% on weekdays "
-            f"and 1% at weekends, shown before you confirm an exchange.{kb}"
+            "I can't find a currency exchange fee on your recent payments. The markup depends on your plan "
+            f"and the day, and the app shows it before you confirm an exchange.{kb}"
         )
     fee = fees[0]
     paid = db.get(Transaction, str(fee.data.get("fx_of"))) if fee.data.get("fx_of") else None
@@ -441,7 +320,7 @@ def fx_fee_dispute(run: Run) -> DepartmentResult:
         return run.needs_human(
             f"fx fee {fee.id} is not linked to a payment", "A colleague will check this fee."
         )
-    markup = FX_MARKUP_WEEKEND if paid.created_at.weekday() >= 5 else FX_MARKUP_WEEKDAY
+    markup = _markup(run, paid)
     expected = money(-paid.amount * markup)
     charged = -fee.amount
     if charged <= expected:
@@ -463,6 +342,12 @@ def fx_fee_dispute(run: Run) -> DepartmentResult:
         f"markup that day was {markup * 100:.1f}%, i.e. {fmt_money(expected, fee.currency)}. I've refunded "
         f"the difference of {fmt_money(excess, fee.currency)} to your account.{kb}"
     )
+
+
+def _markup(run: Run, paid: Transaction) -> Decimal:
+    customer = run.ctx.db.get(Customer, run.customer_id)
+    weekday, weekend_extra = FX_MARKUP.get(customer.plan if customer else "standard", FX_MARKUP["standard"])
+    return weekday + weekend_extra if paid.created_at.weekday() >= 5 else weekday
 
 
 def failed_transfer(run: Run) -> DepartmentResult:
@@ -635,14 +520,14 @@ def top_up_issue(run: Run) -> DepartmentResult:
     if not problems:
         return run.resolved(
             "All your top-ups in the last 30 days went through. Card top-ups arrive within minutes, bank "
-            f"transfers within 1 business day; cash and cheque top-ups aren't supported.{kb}"
+            f"transfers by SEPA Instant, Faster Payments or FAST within minutes, ACH in 1-3 business days.{kb}"
         )
     t = problems[0]
     state = {
-        "pending": "is still being processed; card top-ups usually clear within an hour and bank transfers "
+        "pending": "is still being processed; card top-ups normally complete within minutes and bank transfers "
         "within 1 business day",
         "failed": "failed, so no money was taken from your card",
-        "reversed": "was reversed by your card issuer, so the money went back to your card within 3-5 days",
+        "reversed": "was reversed, so your bank releases the money back to your card within 5 business days",
     }[t.status]
     return run.resolved(
         f"Your top-up of {fmt_money(t.amount, t.currency)} on {fmt_date(t.created_at)} {state}.{kb}"
@@ -761,11 +646,14 @@ def cash_withdrawal(run: Run) -> DepartmentResult:
     atm = queries.transactions(db, cid, kinds=("atm",), since=utcnow() - timedelta(days=30))
     atm = narrow(run, atm) if atm else atm
     kb = run.cite()
+    customer = db.get(Customer, cid)
+    free, above = ATM_ALLOWANCE.get(customer.plan if customer else "standard", ATM_ALLOWANCE["standard"])
+    allowance = (
+        f"On your plan, withdrawals are free up to {free} a month, then {above}; the ATM operator may add "
+        "its own fee, shown on the screen before you confirm, which we don't receive."
+    )
     if not atm:
-        return run.resolved(
-            "You haven't withdrawn cash in the last 30 days. Withdrawals are free up to 200 a month in your "
-            f"currency, then 2%; the ATM owner may add its own fee, shown on the machine's screen.{kb}"
-        )
+        return run.resolved(f"You haven't withdrawn cash in the last 30 days. {allowance}{kb}")
     t = atm[0]
     if mentions(
         run.task.text, "less", "didn't give", "did not give", "only got", "wrong amount", "didn't get"
@@ -791,7 +679,7 @@ def cash_withdrawal(run: Run) -> DepartmentResult:
     fee = f" with a fee of {fmt_money(t.fee, t.currency)}" if t.fee else " without a fee from us"
     return run.resolved(
         f"Your withdrawal of {fmt_money(t.amount, t.currency)} on {fmt_date(t.created_at)} was "
-        f"posted{fee}. Withdrawals are free up to 200 a month, then 2%.{kb}"
+        f"posted{fee}. {allowance}{kb}"
     )
 
 

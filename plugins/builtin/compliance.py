@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from orchestrator.backend import operations as ops
 from orchestrator.backend import queries
-from orchestrator.backend.models import Card, Ticket, utcnow
+from orchestrator.backend.models import Card, utcnow
 from plugins import hookimpl
 from plugins.builtin._base import (
+    GENERAL,
     KNOWLEDGE_ROOT,
     BuiltinDepartment,
     Run,
@@ -21,16 +20,28 @@ from plugins.builtin._base import (
     fmt_money,
     mentions,
 )
-from plugins.builtin._lookup import hold_explanation, kyc_state, own_transaction, pointed_at
+from plugins.builtin._lookup import hold_explanation, kyc_state, pointed_at
+from plugins.builtin.actions_compliance import ACTIONS, DATA_REQUESTS, NAME
 from plugins.builtin.intents_compliance import INTENTS
-from plugins.contracts import ActionSpec, DepartmentContext, DepartmentResult
+from plugins.contracts import DepartmentResult
 
-NAME = "compliance"
-# statutory response time for data-subject requests; the policy layer adjusts it per jurisdiction
-DATA_REQUEST_DAYS = 30
 COMPLAINT_DAYS = 15
-FRAUD_CASE_DAYS = 10
+# days until a fraud claim must be answered; EU and UK refund unauthorised payments by the next business day
+FRAUD_CASE_DAYS = {"EU": 1, "UK": 1, "US": 10, "US-CA": 10, "SG": 10, "CN": 15}
+FRAUD_PROTECTION = {
+    "EU": "An unauthorised payment is refunded by the end of the next business day after you report it, "
+    "unless there are grounds to suspect it was made by you.",
+    "UK": "An unauthorised payment is refunded by the end of the next business day after you report it, "
+    "unless there are grounds to suspect it was made by you.",
+    "US": "We investigate under the error-resolution rules and tell you the result within 10 business days.",
+    "US-CA": "We investigate under the error-resolution rules and tell you the result within 10 business days.",
+    "SG": "We investigate right away; you are not liable for losses you did not cause.",
+    "CN": "We investigate and reply within 15 days.",
+}
 MIN_AGE = 18
+MIN_AGE_STANDARD_EU_UK = 16
+_AGE = re.compile(r"\b(?:i'?m|i am|aged?|is)\s+(\d{1,2})\b|\b(\d{1,2})[- ]?(?:years?|yrs?|yo)\b")
+SUPPORTED_REGIONS = "the European Union, the United Kingdom, the United States, Singapore or mainland China"
 SUPPORTED_COUNTRIES = {
     "AT",
     "BE",
@@ -88,157 +99,6 @@ COUNTRY_NAMES = {
     "nigeria": "NG",
     "switzerland": "CH",
 }
-DATA_REQUESTS = {
-    # action name -> (ticket kind, case note kind, what the customer gets)
-    "open_data_access_request": ("data_access", "data_access_request", "a copy of the personal data we hold"),
-    "open_erasure_request": ("erasure_request", "erasure_request", "erasure of your personal data"),
-    "open_portability_request": ("data_portability", "portability_request", "your data in a portable format"),
-}
-
-
-# --- actions ---------------------------------------------------------------------------------
-
-
-class DataRequestArgs(BaseModel):
-    deadline_days: int = Field(default=DATA_REQUEST_DAYS, ge=1, le=90)
-
-
-def _data_request(action: str) -> Any:
-    kind, _note, _what = DATA_REQUESTS[action]
-
-    def run(ctx: DepartmentContext, args: DataRequestArgs) -> dict[str, Any]:
-        if ctx.customer is None:
-            raise ops.BackendError("a data request needs a verified customer; ask them to sign in")
-        ticket, created = ops.open_ticket(
-            ctx.db,
-            customer_id=ctx.customer.id,
-            conversation_id=ctx.conversation_id,
-            department=NAME,
-            kind=kind,
-            deadline_days=args.deadline_days,
-            data={"jurisdiction": ctx.jurisdiction},
-        )
-        return _ticket_result(ticket, created)
-
-    return run
-
-
-def _ticket_result(ticket: Ticket, created: bool) -> dict[str, Any]:
-    return {
-        "ticket_id": ticket.id,
-        "kind": ticket.kind,
-        "created": created,
-        "deadline": ticket.deadline.isoformat() if ticket.deadline else None,
-        "opened_at": ticket.created_at.isoformat(timespec="seconds"),
-    }
-
-
-class CaseArgs(BaseModel):
-    kind: Literal["complaint", "account_closure", "details_change", "source_of_funds", "beneficiary_review"]
-    summary: str = Field(min_length=3, max_length=500)
-    deadline_days: int | None = Field(default=None, ge=1, le=120)
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-def run_open_case(ctx: DepartmentContext, args: CaseArgs) -> dict[str, Any]:
-    if ctx.customer is None:
-        raise ops.BackendError("a compliance case needs a verified customer; ask them to sign in")
-    ticket, created = ops.open_ticket(
-        ctx.db,
-        customer_id=ctx.customer.id,
-        conversation_id=ctx.conversation_id,
-        department=NAME,
-        kind=args.kind,
-        deadline_days=args.deadline_days,
-        data={"summary": args.summary, "jurisdiction": ctx.jurisdiction, **args.data},
-    )
-    if not created:  # the customer wrote again about an open case: keep what they said with it
-        ticket.data = {**ticket.data, "updates": [*ticket.data.get("updates", []), args.summary]}
-        ctx.db.add(ticket)
-    return _ticket_result(ticket, created)
-
-
-class FraudArgs(BaseModel):
-    transaction_id: str = Field(min_length=3)
-    summary: str = Field(min_length=3, max_length=500)
-    deadline_days: int = Field(default=FRAUD_CASE_DAYS, ge=1, le=60)
-
-
-def run_open_fraud_case(ctx: DepartmentContext, args: FraudArgs) -> dict[str, Any]:
-    tx = own_transaction(ctx, args.transaction_id)
-    ticket, created = ops.open_ticket(
-        ctx.db,
-        customer_id=tx.customer_id,
-        conversation_id=ctx.conversation_id,
-        department=NAME,
-        kind="fraud_claim",
-        deadline_days=args.deadline_days,
-        data={
-            "transaction_id": tx.id,
-            "amount": str(tx.amount),
-            "currency": tx.currency,
-            "summary": args.summary,
-        },
-        reuse_open=False,
-    )
-    return _ticket_result(ticket, created)
-
-
-class CardArgs(BaseModel):
-    card_id: str = Field(min_length=3)
-    reason: Literal["lost", "stolen", "compromised", "fraud_claim", "lost_phone"]
-
-
-def run_block_card(ctx: DepartmentContext, args: CardArgs) -> dict[str, Any]:
-    card = ctx.db.get(Card, args.card_id)
-    if card is None or ctx.customer is None or card.customer_id != ctx.customer.id:
-        raise ops.BackendError(f"card {args.card_id} is not this customer's")
-    # a lost or leaked card never comes back; a disputed payment or a lost phone only pauses it
-    status = "blocked" if args.reason in ("lost", "stolen", "compromised") else "frozen"
-    before = card.status
-    if before not in ("blocked", "expired"):
-        ops.set_card_status(ctx.db, card, status)
-    return {"card_id": card.id, "last4": card.last4, "before": before, "status": card.status}
-
-
-ACTIONS = (
-    ActionSpec(
-        name="open_data_access_request",
-        description="Open a data subject access request",
-        args=DataRequestArgs,
-        run=_data_request("open_data_access_request"),
-    ),
-    ActionSpec(
-        name="open_erasure_request",
-        description="Open a request to erase the customer's personal data",
-        args=DataRequestArgs,
-        run=_data_request("open_erasure_request"),
-    ),
-    ActionSpec(
-        name="open_portability_request",
-        description="Open a data portability request",
-        args=DataRequestArgs,
-        run=_data_request("open_portability_request"),
-    ),
-    ActionSpec(
-        name="open_case",
-        description="Open a compliance case: complaint, closure, details change, source of funds",
-        args=CaseArgs,
-        run=run_open_case,
-    ),
-    ActionSpec(
-        name="open_fraud_case",
-        description="Open a fraud claim for an unrecognised transaction",
-        args=FraudArgs,
-        run=run_open_fraud_case,
-    ),
-    ActionSpec(
-        name="block_card",
-        description="Block a lost, stolen or compromised card, or freeze one during a fraud claim",
-        args=CardArgs,
-        run=run_block_card,
-    ),
-)
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -392,21 +252,26 @@ def unrecognised_transaction(run: Run) -> DepartmentResult:
             f"{fmt_date(earlier[0].created_at or utcnow())}; the fraud case "
             f"{earlier[0].data.get('ticket_id', '')} is in progress.{kb}"
         )
-    frozen = ""
+    blocked = ""
     if tx.card_id:
         card = db.get(Card, tx.card_id)
-        if card is not None and card.status in ("active", "inactive"):
-            record = run.act("block_card", card_id=card.id, reason="fraud_claim")
+        if card is not None and card.status in ("active", "inactive", "frozen"):
+            record = run.act("block_card", card_id=card.id, reason="fraud_claim", replace=True)
             if not record.ok:
-                return run.failed_action(record, "freeze your card")
+                return run.failed_action(record, "cancel your card")
+            new = record.result.get("replacement", {})
             run.note(
                 "card_blocked",
-                f"Card ****{card.last4} frozen during fraud claim on {tx.id}.",
+                f"Card ****{card.last4} cancelled after fraud claim on {tx.id}; replacement {new.get('card_id')}.",
                 subject=card.id,
-                data={"reason": "fraud_claim", "transaction_id": tx.id},
+                data={"reason": "fraud_claim", "transaction_id": tx.id, "replacement": new.get("card_id")},
             )
-            frozen = f"I've frozen your card ending {card.last4} so nothing else can be charged, and "
-    record = run.act("open_fraud_case", transaction_id=tx.id, summary=run.task.text[:500])
+            blocked = (
+                f"I've cancelled your card ending {card.last4} so nothing else can be charged, and a new card "
+                f"(ending {new.get('last4')}) is on its way. "
+            )
+    days = FRAUD_CASE_DAYS.get(run.ctx.jurisdiction, 10)
+    record = run.act("open_fraud_case", transaction_id=tx.id, summary=run.task.text[:500], deadline_days=days)
     if not record.ok:
         return run.failed_action(record, "open the fraud claim")
     ticket = record.result["ticket_id"]
@@ -417,11 +282,10 @@ def unrecognised_transaction(run: Run) -> DepartmentResult:
         subject=tx.id,
         data={"ticket_id": ticket, "card_id": tx.card_id},
     )
-    opened = "I've" if not frozen else "I've also"
+    protection = FRAUD_PROTECTION.get(run.ctx.jurisdiction, FRAUD_PROTECTION["US"])
     return run.resolved(
-        f"{frozen}{opened} opened fraud case {ticket} for {fmt_money(tx.amount, tx.currency)} at {tx.merchant} "
-        f"on {fmt_date(tx.created_at)}. You won't be held responsible for payments you didn't make; we'll "
-        f"update you within {FRAUD_CASE_DAYS} business days.{kb}"
+        f"{blocked}I've opened fraud case {ticket} for {fmt_money(tx.amount, tx.currency)} at {tx.merchant} "
+        f"on {fmt_date(tx.created_at)}. {protection}{kb}"
     )
 
 
@@ -451,28 +315,33 @@ def lost_or_compromised(run: Run) -> DepartmentResult:
         verb = "blocked"
         if not wanted:
             cards = [c for c in cards if c.kind == "physical"] or cards
-    done = []
+    done, new = [], []
     for card in cards:
-        record = run.act("block_card", card_id=card.id, reason=reason)
+        record = run.act("block_card", card_id=card.id, reason=reason, replace=reason != "lost_phone")
         if not record.ok:
             return run.failed_action(record, "block your card")
+        replacement = record.result.get("replacement") or {}
         run.note(
             "card_blocked",
             f"Card ****{card.last4} {verb}: reported {reason.replace('_', ' ')}.",
             subject=card.id,
-            data={"reason": reason},
+            data={"reason": reason, "replacement": replacement.get("card_id")},
         )
         done.append(card.last4)
+        if replacement:
+            new.append(replacement["last4"])
     ending = ", ".join(done)
     if reason == "lost_phone":
         return run.resolved(
             f"I've frozen your cards ending {ending} so nobody can pay with them from your phone. Sign in on a "
             f"new device to unfreeze them, and change your email password if it was saved on the phone.{kb}"
         )
+    lo, hi = (3, 10) if run.ctx.jurisdiction == "CN" else (3, 7)
     return run.resolved(
-        f"I've permanently blocked your card ending {ending}, so it can't be used any more. You can order a "
-        f"replacement in the app under Cards; if you see payments you didn't make, tell us and we'll open a "
-        f"fraud claim.{kb}"
+        f"I've permanently blocked your card ending {ending}, so it can't be used any more, and ordered a "
+        f"replacement with a new number (ending {', '.join(new)}); it arrives in {lo}-{hi} business days and "
+        "keeps your PIN. Until then you can pay with a virtual card from the app. If you see payments you "
+        f"didn't make, tell us and we'll open a fraud claim.{kb}"
     )
 
 
@@ -517,9 +386,10 @@ def structuring(run: Run) -> DepartmentResult:
     )
     # neutral on purpose: no thresholds, no hints, and no mention of any internal review
     return run.resolved(
-        "I can't give advice on splitting or timing payments. The same checks and reporting obligations apply "
-        "to every transfer and deposit, whatever its size or how it is split. If you tell us what the payment "
-        "is for, we can tell you which documents we may ask for."
+        "I can't give advice on splitting or timing payments. The same monitoring and reporting obligations "
+        "apply to every transfer and deposit, whatever its size or however it is split. You can make a "
+        "payment of any legitimate size within the limits shown in the app, and for large amounts we may "
+        "ask where the money comes from."
     )
 
 
@@ -556,26 +426,33 @@ def edit_personal_details(run: Run) -> DepartmentResult:
 
 def eligibility(run: Run) -> DepartmentResult:
     text = run.task.text.lower()
-    codes = {c.upper() for c in run.task.entities.countries}
-    codes |= {code for name, code in COUNTRY_NAMES.items() if name in text}
-    kb = run.cite()
+    named = {code: name for name, code in COUNTRY_NAMES.items() if re.search(rf"\b{re.escape(name)}\b", text)}
+    for code in run.task.entities.countries:
+        named.setdefault(code.upper(), code.upper())
+    kb = run.cite(department="general")
     parts = []
-    if mentions(text, "age", "old", "year", "teen", "child", "kid", "minor", "pension"):
-        parts.append(f"You need to be at least {MIN_AGE} to open an account; there is no upper age limit.")
-    if codes or mentions(text, "countr", "live", "resident", "moving", "available", "operate"):
-        yes = sorted(c for c in codes if c in SUPPORTED_COUNTRIES)
-        no = sorted(c for c in codes if c not in SUPPORTED_COUNTRIES)
-        line = "We serve residents of the EU and EEA, the UK, the US, mainland China and Singapore."
+    stated = _AGE.search(text)
+    if stated or mentions(text, "age", "old", "year", "teen", "child", "kid", "minor", "pension"):
+        parts.append(
+            f"You need to be at least {MIN_AGE} to open an account ({MIN_AGE_STANDARD_EU_UK} in the UK and the "
+            "EU with a Standard plan); there is no upper age limit."
+        )
+        age = int(next(g for g in stated.groups() if g)) if stated else None
+        if age is not None and age < MIN_AGE_STANDARD_EU_UK:
+            parts.append(f"At {age} it isn't possible yet.")
+        elif age is not None and age < MIN_AGE:
+            parts.append(f"At {age} that means a Standard plan in the UK or the EU only.")
+    if named or mentions(text, "countr", "live", "resident", "moving", "available", "operate"):
+        yes = sorted(n.title() if len(n) > 2 else n for c, n in named.items() if c in SUPPORTED_COUNTRIES)
+        no = sorted(n.title() if len(n) > 2 else n for c, n in named.items() if c not in SUPPORTED_COUNTRIES)
+        line = f"You can open an account if you live in {SUPPORTED_REGIONS}."
         if yes:
-            line += f" {', '.join(yes)}: supported."
+            line += f" {', '.join(yes)}: yes."
         if no:
-            line += f" {', '.join(no)}: not supported at the moment."
+            line += f" {', '.join(no)}: not at the moment, sorry."
         parts.append(line)
     if not parts:
-        parts.append(
-            f"You can open an account from age {MIN_AGE} if you live in the EU/EEA, the UK, the US, "
-            "mainland China or Singapore."
-        )
+        parts.append(f"You can open an account from age {MIN_AGE} if you live in {SUPPORTED_REGIONS}.")
     return run.resolved(" ".join(parts) + kb)
 
 
@@ -642,7 +519,8 @@ def crossdesk_departments() -> list[BuiltinDepartment]:
 
 @hookimpl
 def crossdesk_knowledge_paths() -> list[Path]:
-    return [KNOWLEDGE_ROOT / NAME]
+    # the built-ins ship one "general" folder (countries, plans, contact); exactly one plugin loads it
+    return [KNOWLEDGE_ROOT / NAME, KNOWLEDGE_ROOT / GENERAL]
 
 
 @hookimpl

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
-from orchestrator.backend import operations as ops
 from orchestrator.backend import queries
 from orchestrator.backend.models import Card, Customer, utcnow
 from plugins import hookimpl
@@ -21,167 +17,17 @@ from plugins.builtin._base import (
     mentions,
 )
 from plugins.builtin._lookup import add_business_days, hold_explanation, kyc_state
+from plugins.builtin.actions_technical import ACTIONS, NAME, RESET_MINUTES, compliance_stopped
 from plugins.builtin.intents_technical import INTENTS
-from plugins.contracts import ActionSpec, DepartmentContext, DepartmentResult
+from plugins.contracts import DepartmentResult
 
-NAME = "technical"
-RESET_MINUTES = 30
 # business days from order to the customer's door, by jurisdiction
-DELIVERY_DAYS = {"EU": (5, 7), "UK": (3, 5), "US": (7, 10), "US-CA": (7, 10), "CN": (10, 15), "SG": (5, 8)}
-
-
-# --- actions ---------------------------------------------------------------------------------
-
-
-class NoArgs(BaseModel):
-    pass
-
-
-def _customer(ctx: DepartmentContext) -> Customer:
-    if ctx.customer is None:
-        raise ops.BackendError("no signed-in customer; ask for the customer id first")
-    customer = ctx.db.get(Customer, ctx.customer.id)
-    if customer is None:
-        raise ops.BackendError(f"customer {ctx.customer.id} does not exist")
-    return customer
-
-
-def _masked_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def _reset(kind: str) -> Any:
-    def run(ctx: DepartmentContext, _args: NoArgs) -> dict[str, Any]:
-        from datetime import timedelta
-
-        customer = _customer(ctx)
-        token, _raw = ops.issue_reset_token(ctx.db, customer.id, kind, ttl=timedelta(minutes=RESET_MINUTES))
-        # the raw token goes only into the email to the customer, never into replies, results or traces
-        return {
-            "token_id": token.id,
-            "kind": kind,
-            "expires_at": token.expires_at.isoformat(timespec="seconds"),
-            "sent_to": _masked_email(customer.email),
-        }
-
-    return run
-
-
-class CardArgs(BaseModel):
-    card_id: str = Field(min_length=3)
-
-
-def _own_card(ctx: DepartmentContext, card_id: str) -> Card:
-    card = ctx.db.get(Card, card_id)
-    if card is None or ctx.customer is None or card.customer_id != ctx.customer.id:
-        raise ops.BackendError(f"card {card_id} is not this customer's")
-    return card
-
-
-def _card_result(card: Card, **extra: Any) -> dict[str, Any]:
-    return {"card_id": card.id, "last4": card.last4, "status": card.status, "kind": card.kind, **extra}
-
-
-def run_activate_card(ctx: DepartmentContext, args: CardArgs) -> dict[str, Any]:
-    card = _own_card(ctx, args.card_id)
-    if card.status != "inactive":
-        raise ops.BackendError(f"card ****{card.last4} is {card.status}, not waiting for activation")
-    return _card_result(ops.set_card_status(ctx.db, card, "active"))
-
-
-def run_unblock_pin(ctx: DepartmentContext, args: CardArgs) -> dict[str, Any]:
-    card = _own_card(ctx, args.card_id)
-    was = card.pin_blocked
-    card.pin_blocked = False
-    ctx.db.add(card)
-    ctx.db.flush()
-    return _card_result(card, was_blocked=was)
-
-
-def run_unfreeze_card(ctx: DepartmentContext, args: CardArgs) -> dict[str, Any]:
-    card = _own_card(ctx, args.card_id)
-    if card.status != "frozen":
-        raise ops.BackendError(f"card ****{card.last4} is {card.status}, not frozen")
-    if _compliance_freeze(ctx, card):
-        raise ops.BackendError(
-            f"card ****{card.last4} was frozen by compliance; only compliance can release it"
-        )
-    return _card_result(ops.set_card_status(ctx.db, card, "active"))
-
-
-class OrderArgs(BaseModel):
-    kind: Literal["physical", "virtual"] = "physical"
-    replaces: str | None = Field(default=None, description="card id this one replaces; it gets blocked")
-    reason: str = Field(default="new card", max_length=200)
-
-
-def run_order_card(ctx: DepartmentContext, args: OrderArgs) -> dict[str, Any]:
-    customer = _customer(ctx)
-    old = _own_card(ctx, args.replaces) if args.replaces else None
-    card = ops.order_card(ctx.db, customer.id, kind=args.kind, replaces=old)
-    return _card_result(card, replaces=old.id if old else None, reason=args.reason)
-
-
-class TicketArgs(BaseModel):
-    kind: Literal["app_bug", "card_not_delivered", "retained_card"]
-    summary: str = Field(min_length=3, max_length=500)
-
-
-def run_open_ticket(ctx: DepartmentContext, args: TicketArgs) -> dict[str, Any]:
-    ticket, created = ops.open_ticket(
-        ctx.db,
-        customer_id=ctx.customer.id if ctx.customer else None,
-        conversation_id=ctx.conversation_id,
-        department=NAME,
-        kind=args.kind,
-        data={"summary": args.summary},
-        reuse_open=False,
-    )
-    return {"ticket_id": ticket.id, "kind": ticket.kind, "created": created}
-
-
-ACTIONS = (
-    ActionSpec(
-        name="issue_password_reset",
-        description="Email a one-time password reset link; using it also unlocks a locked login",
-        args=NoArgs,
-        run=_reset("password"),
-    ),
-    ActionSpec(
-        name="reset_two_factor",
-        description="Email a one-time link to register two-factor authentication again",
-        args=NoArgs,
-        run=_reset("2fa"),
-    ),
-    ActionSpec(
-        name="activate_card", description="Activate a delivered card", args=CardArgs, run=run_activate_card
-    ),
-    ActionSpec(name="unblock_pin", description="Unblock a card's PIN", args=CardArgs, run=run_unblock_pin),
-    ActionSpec(
-        name="unfreeze_card",
-        description="Unfreeze a card the customer froze (never one frozen by compliance)",
-        args=CardArgs,
-        run=run_unfreeze_card,
-    ),
-    ActionSpec(
-        name="order_card", description="Order a new or replacement card", args=OrderArgs, run=run_order_card
-    ),
-    ActionSpec(
-        name="open_ticket",
-        description="Open a technical support ticket",
-        args=TicketArgs,
-        run=run_open_ticket,
-    ),
-)
+DELIVERY_DAYS = {"EU": (3, 7), "UK": (3, 7), "US": (3, 7), "US-CA": (3, 7), "CN": (3, 10), "SG": (3, 7)}
+POSTING_DAYS = 2  # business days from order to posting
+LOST_IN_POST_DAYS = 10  # business days after posting before we send another card
 
 
 # --- shared steps ----------------------------------------------------------------------------
-
-
-def _compliance_freeze(ctx: DepartmentContext, card: Card) -> bool:
-    """Whether compliance froze or blocked this card (fraud claim, lost or stolen report)."""
-    return any(n.department == "compliance" for n in ctx.notes.for_subject(card.id, kind="card_blocked"))
 
 
 def _access_blocked(run: Run) -> DepartmentResult | None:
@@ -193,14 +39,23 @@ def _access_blocked(run: Run) -> DepartmentResult | None:
             "Customer could not use the account; explained the KYC hold, no reset issued.",
             data={"kyc_hold_note": state.note.id if state.note else None},
         )
-        return run.resolved(hold_explanation(state) + run.cite("account on hold verification sign in"))
+        return run.resolved(
+            hold_explanation(state, about_access=True)
+            + run.cite("account on hold verification", department="compliance")
+        )
     accounts = queries.accounts(run.ctx.db, run.customer_id)
     if accounts and all(a.status == "closed" for a in accounts):
         return run.resolved("Your account is closed, so it can't be signed in to or used any more.")
     return None
 
 
-def _pick_card(run: Run, cards: list[Card]) -> Card | None:
+# which card a customer most likely means: a usable card with a problem before a healthy one,
+# and cards already replaced (blocked, expired) last
+_TROUBLE_FIRST = {"frozen": 0, "active": 1, "blocked": 2, "inactive": 3, "expired": 4}
+_USABLE_FIRST = {"active": 0, "inactive": 1, "frozen": 2, "blocked": 3, "expired": 4}
+
+
+def _pick_card(run: Run, cards: list[Card], *, trouble_first: bool = False) -> Card | None:
     wanted = card_last4(run.task)
     if wanted:
         named = [c for c in cards if c.last4 in wanted]
@@ -208,8 +63,28 @@ def _pick_card(run: Run, cards: list[Card]) -> Card | None:
             return named[0]
     virtual = mentions(run.task.text, "virtual", "disposable", "single-use", "one time")
     same_kind = [c for c in cards if (c.kind == "virtual") == virtual] or cards
-    usable = [c for c in same_kind if c.status != "expired"] or same_kind
-    return usable[-1] if usable else None  # the newest card is the one in the customer's hand
+    if not same_kind:
+        return None
+    order = _TROUBLE_FIRST if trouble_first else _USABLE_FIRST
+
+    def rank(c: Card) -> tuple[int, int, float]:
+        pin = 0 if (trouble_first and c.pin_blocked and c.status == "active") else 1
+        return (order.get(c.status, 9), pin, -c.created_at.timestamp())
+
+    return min(same_kind, key=rank)
+
+
+def _replacement_of(cards: list[Card], card: Card) -> Card | None:
+    """A newer usable card of the same kind: what replaced a blocked or expired one."""
+    newer = [
+        c
+        for c in cards
+        if c.kind == card.kind
+        and c.created_at >= card.created_at
+        and c.id != card.id
+        and c.status in ("active", "inactive")
+    ]
+    return max(newer, key=lambda c: c.created_at) if newer else None
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -292,12 +167,12 @@ def card_not_working(run: Run) -> DepartmentResult:
     if blocked is not None:
         return blocked
     cards = queries.cards(run.ctx.db, run.customer_id)
-    card = _pick_card(run, cards)
+    card = _pick_card(run, cards, trouble_first=True)
     kb = run.cite()
     if card is None:
         return run.resolved(f"You don't have a card yet; you can order one in the app under Cards.{kb}")
     if card.status == "frozen":
-        if _compliance_freeze(run.ctx, card):
+        if compliance_stopped(run.ctx, card):
             return run.resolved(
                 f"Your card ending {card.last4} was frozen by our fraud team while a reported payment is "
                 f"investigated, so it can't be unfrozen here; they will release it or send a new card.{kb}"
@@ -310,6 +185,14 @@ def card_not_working(run: Run) -> DepartmentResult:
             f"works again now.{kb}"
         )
     if card.status in ("blocked", "expired"):
+        newer = _replacement_of(cards, card)
+        if newer is not None:
+            ready = "is active" if newer.status == "active" else "needs activating in the app once it arrives"
+            why = " after it was reported" if compliance_stopped(run.ctx, card) else ""
+            return run.resolved(
+                f"Your card ending {card.last4} was {card.status}{why} and can't be used any more; its "
+                f"replacement, ending {newer.last4}, {ready}.{kb}"
+            )
         record = run.act("order_card", kind=card.kind, replaces=card.id, reason=f"card {card.status}")
         if not record.ok:
             return run.failed_action(record, "order a replacement")
@@ -393,27 +276,29 @@ def card_delivery(run: Run) -> DepartmentResult:
     waiting = [
         c for c in queries.cards(db, run.customer_id) if c.status == "inactive" and c.kind == "physical"
     ]
-    lo, hi = DELIVERY_DAYS.get(run.ctx.jurisdiction, (5, 10))
+    lo, hi = DELIVERY_DAYS.get(run.ctx.jurisdiction, (3, 10))
     kb = run.cite()
     if not waiting:
         return run.resolved(
-            f"You have no card on its way at the moment. New cards arrive within {lo}-{hi} "
-            f"business days of ordering.{kb}"
+            f"You have no card on its way at the moment. Cards are posted within {POSTING_DAYS} business days "
+            f"of ordering and arrive {lo}-{hi} business days later.{kb}"
         )
     card = waiting[-1]
-    ordered = card.created_at.date()
-    latest = add_business_days(ordered, hi)
-    if utcnow().date() <= latest:
+    posted = add_business_days(card.created_at.date(), POSTING_DAYS)
+    latest = add_business_days(posted, hi)
+    if utcnow().date() <= add_business_days(posted, LOST_IN_POST_DAYS):
         return run.resolved(
-            f"Your card ending {card.last4} was sent on {fmt_date(ordered)} and should arrive by "
-            f"{fmt_date(latest)}.{kb}"
+            f"Your card ending {card.last4} was posted around {fmt_date(posted)} and should arrive by "
+            f"{fmt_date(latest)}. If it hasn't come {LOST_IN_POST_DAYS} business days after posting, we'll "
+            f"cancel it and send another free of charge.{kb}"
         )
     record = run.act("order_card", kind="physical", replaces=card.id, reason="not delivered")
     if not record.ok:
         return run.failed_action(record, "send a new card")
     return run.resolved(
         f"Your card ending {card.last4} should have arrived by {fmt_date(latest)}, so I've cancelled it and sent "
-        f"a new one (ending {record.result['last4']}), arriving within {lo}-{hi} business days.{kb}"
+        f"a new one free of charge (ending {record.result['last4']}); it is posted within {POSTING_DAYS} "
+        f"business days and arrives {lo}-{hi} business days later.{kb}"
     )
 
 

@@ -23,7 +23,9 @@ NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 MAX_NAME = 30
 MAX_DESCRIPTION = 200
 # names the knowledge store and the orchestrator already use for something else
-RESERVED = frozenset({"general", "human", "policy", "orchestrator", "supervisor", "crossdesk", "plugins", "test"})
+RESERVED = frozenset(
+    {"general", "human", "policy", "orchestrator", "supervisor", "crossdesk", "plugins", "test"}
+)
 
 QUESTION_TEMPLATES = (
     "how does {w} work?",
@@ -99,7 +101,9 @@ def check_name(raw: str, taken: Iterable[str] = ()) -> str:
         suggestion = ""
     hint = f"; try {suggestion!r}" if suggestion and suggestion != name and NAME.match(suggestion) else ""
     if not name:
-        raise ScaffoldError("the department name is empty; give a lower-case name such as 'claims' or 'gift_cards'")
+        raise ScaffoldError(
+            "the department name is empty; give a lower-case name such as 'claims' or 'gift_cards'"
+        )
     if len(name) > MAX_NAME:
         raise ScaffoldError(f"the name {name!r} is longer than {MAX_NAME} characters; choose a shorter one")
     if not NAME.match(name):
@@ -157,7 +161,9 @@ def render(names: Names, description: str) -> dict[Path, str]:
     files: dict[Path, str] = {}
     for source in sorted(TEMPLATE_ROOT.rglob("*.tmpl")):
         rel = source.relative_to(TEMPLATE_ROOT).with_suffix("")  # drop .tmpl
-        rel = Path(*(p.replace("__package__", names.package).replace("__name__", names.name) for p in rel.parts))
+        rel = Path(
+            *(p.replace("__package__", names.package).replace("__name__", names.name) for p in rel.parts)
+        )
         try:
             files[rel] = Template(source.read_text(encoding="utf-8")).substitute(values)
         except (KeyError, ValueError) as exc:  # a broken template is our bug, not the user's

@@ -71,7 +71,12 @@ def schedule_payout(ctx: DepartmentContext, args: SchedulePayoutArgs) -> dict[st
         currency=args.currency,
         documents=[],
     )
-    return {"claim_id": claim.id, "status": "payout_scheduled", "amount": args.amount, "currency": args.currency}
+    return {
+        "claim_id": claim.id,
+        "status": "payout_scheduled",
+        "amount": args.amount,
+        "currency": args.currency,
+    }
 
 
 ACTIONS: tuple[ActionSpec, ...] = (

@@ -38,24 +38,55 @@ _TRAVEL = re.compile(
     re.IGNORECASE,
 )
 INCIDENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("baggage_damaged", re.compile(r"\b(luggage|baggage|suitcase|bag)\b.{0,60}\b(broken|damaged|torn|smashed)\b"
-                                   r"|\b(broken|damaged|torn)\b.{0,30}\b(luggage|baggage|suitcase|bag)\b", re.I | re.S)),
-    ("baggage_lost", re.compile(r"\b(lost|missing|never (showed|arrived|came)|delayed|still not)\b.{0,60}"
-                                r"\b(luggage|baggage|suitcase|bag)\b|\b(luggage|baggage|suitcase|bag)\b.{0,60}"
-                                r"\b(lost|missing|never|delayed|didn'?t arrive)\b", re.I | re.S)),
+    (
+        "baggage_damaged",
+        re.compile(
+            r"\b(luggage|baggage|suitcase|bag)\b.{0,60}\b(broken|damaged|torn|smashed)\b"
+            r"|\b(broken|damaged|torn)\b.{0,30}\b(luggage|baggage|suitcase|bag)\b",
+            re.I | re.S,
+        ),
+    ),
+    (
+        "baggage_lost",
+        re.compile(
+            r"\b(lost|missing|never (showed|arrived|came)|delayed|still not)\b.{0,60}"
+            r"\b(luggage|baggage|suitcase|bag)\b|\b(luggage|baggage|suitcase|bag)\b.{0,60}"
+            r"\b(lost|missing|never|delayed|didn'?t arrive)\b",
+            re.I | re.S,
+        ),
+    ),
     ("trip_cancelled", re.compile(r"\b(cancel\w*|cut .{0,20}short|called off)\b", re.I)),
     ("medical", re.compile(r"\b(hospital\w*|doctor|medical|sick|ill|injur\w*)\b", re.I)),
     ("travel_delay", re.compile(r"\bdelay(ed)?\b", re.I)),
     ("theft", re.compile(r"\b(stolen|stole|theft|robbed|pickpocket\w*)\b", re.I)),
     ("damage", re.compile(r"\b(broke|broken|smashed|damaged|cracked|stopped working)\b", re.I)),
 )
+INCIDENT_TEXT = {
+    "baggage_lost": "lost or delayed baggage",
+    "baggage_damaged": "damaged baggage",
+    "trip_cancelled": "cancelled trip",
+    "medical": "medical costs abroad",
+    "travel_delay": "travel delay",
+    "theft": "stolen purchase",
+    "damage": "damaged purchase",
+    "other": "incident",
+}
 DOCUMENTS: dict[str, tuple[str, ...]] = {
-    "baggage_lost": ("boarding pass", "property irregularity report (PIR) from the airline",
-                     "receipts for essentials you had to buy"),
-    "baggage_damaged": ("boarding pass", "property irregularity report (PIR) from the airline",
-                        "photos of the damage"),
-    "trip_cancelled": ("booking confirmation", "proof of why the trip was cancelled",
-                       "cancellation invoice showing what was not refunded"),
+    "baggage_lost": (
+        "boarding pass",
+        "property irregularity report (PIR) from the airline",
+        "receipts for essentials you had to buy",
+    ),
+    "baggage_damaged": (
+        "boarding pass",
+        "property irregularity report (PIR) from the airline",
+        "photos of the damage",
+    ),
+    "trip_cancelled": (
+        "booking confirmation",
+        "proof of why the trip was cancelled",
+        "cancellation invoice showing what was not refunded",
+    ),
     "medical": ("medical report", "itemised bills and receipts"),
     "travel_delay": ("written confirmation of the delay from the carrier", "receipts for extra costs"),
     "theft": ("proof of purchase", "police report (within 48 hours of the theft)"),

@@ -9,7 +9,7 @@ from plugins.contracts import ActionRecord, DepartmentContext, DepartmentResult,
 
 from crossdesk_claims import ledger
 from crossdesk_claims.actions import ACTIONS
-from crossdesk_claims.cues import claim_ids, incident_of, is_claims_text, product_of
+from crossdesk_claims.cues import INCIDENT_TEXT, claim_ids, incident_of, is_claims_text, product_of
 from crossdesk_claims.intents import INTENTS
 
 NAME = "claims"
@@ -73,7 +73,13 @@ class _Run:
 
     def result(self, status: str, **fields: Any) -> DepartmentResult:
         return DepartmentResult.model_validate(
-            {"department": NAME, "task_id": self.task.id, "status": status, "knowledge": tuple(self.cited), **fields}
+            {
+                "department": NAME,
+                "task_id": self.task.id,
+                "status": status,
+                "knowledge": tuple(self.cited),
+                **fields,
+            }
         )
 
     def failed(self, record: ActionRecord, what: str) -> DepartmentResult:
@@ -103,7 +109,7 @@ def file_claim(run: _Run) -> DepartmentResult:
     documents = ", ".join(record.result["documents"])
     cite = run.cite("documents needed claim")
     reply = (
-        f"I've opened claim {claim_id} for the {incident.replace('_', ' ')}. To assess it we need: {documents}. "
+        f"I've opened claim {claim_id} for the {INCIDENT_TEXT[incident]}. To assess it we need: {documents}. "
         f"You can upload them in the app under Insurance > Claims.{cite}"
     )
     return run.result("resolved", reply=reply)
@@ -167,7 +173,9 @@ def claim_payout(run: _Run) -> DepartmentResult:
     if claim.status == "approved":
         if claim.amount is None or not claim.currency:
             return run.result("needs_human", reason=f"approved claim {claim.id} has no settled amount")
-        record = run.ctx.act("schedule_payout", claim_id=claim.id, amount=claim.amount, currency=claim.currency)
+        record = run.ctx.act(
+            "schedule_payout", claim_id=claim.id, amount=claim.amount, currency=claim.currency
+        )
         if not record.ok:
             return run.failed(record, "pay out this claim")
         return run.result(

@@ -13,6 +13,8 @@ from typing import Any
 
 from plugins.contracts import CaseNote, NotesAPI
 
+from crossdesk_claims.cues import INCIDENT_TEXT
+
 NOTE_KIND = "claim"
 OPEN = ("submitted", "awaiting_documents", "in_review")
 STATUS_TEXT = {
@@ -54,7 +56,7 @@ class Claim:
     @property
     def what(self) -> str:
         product = "travel insurance" if self.product == "travel" else "purchase protection"
-        return f"{self.incident.replace('_', ' ')} ({product})"
+        return f"{INCIDENT_TEXT.get(self.incident, self.incident)} ({product})"
 
 
 def claims_of(notes: NotesAPI, customer_id: str) -> list[Claim]:

@@ -1,0 +1,63 @@
+"""PostgreSQL specifics: connection strings for psycopg, start-up locks and the LangGraph checkpointer.
+
+Several workers may start at once against one database; schema creation and the
+checkpointer's migrations then run under a session advisory lock so they never race.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection, make_url
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres:"))
+
+
+def libpq_url(url: str) -> str:
+    """The SQLAlchemy URL as a libpq connection string (drops the `+driver` part)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgres"):
+        raise ValueError(f"{url!r} is not a PostgreSQL URL")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def lock_key(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+@contextmanager
+def advisory_lock(conn: Connection, name: str) -> Iterator[None]:
+    """Hold a transaction-level advisory lock named `name` on `conn` (released at commit)."""
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),))
+    yield
+
+
+def postgres_checkpointer(url: str, *, max_size: int = 16) -> tuple[Any, Any]:
+    """A PostgresSaver on a connection pool, with its tables set up; returns (saver, pool)."""
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    conninfo = libpq_url(url)
+    # migrations use CREATE INDEX CONCURRENTLY: autocommit, serialised between starting workers
+    with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock_key("crossdesk-checkpointer"),))
+        try:
+            PostgresSaver(conn).setup()  # type: ignore[arg-type]
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key("crossdesk-checkpointer"),))
+    pool = ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=True,
+        check=ConnectionPool.check_connection,
+    )
+    return PostgresSaver(pool), pool  # type: ignore[arg-type]

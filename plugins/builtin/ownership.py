@@ -1,0 +1,141 @@
+"""Is a task really ours? A second opinion after the router, so a misrouted task goes back.
+
+Three signals, cheapest first: unambiguous phrases of another department
+(plugins.builtin.cues); word overlap with the example messages of the three
+built-in departments (TF-IDF, nearest examples); and, for a text that looks like
+none of them, the department whose knowledge articles match it best, which is
+how third-party departments (insurance claims, say) are recognised.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from plugins.builtin.cues import clearly_foreign, cue_scores
+from plugins.contracts import KnowledgeAPI
+
+BUILTIN = ("billing", "compliance", "technical")
+GENERAL = "general"
+NEAREST = 3  # a department's score: mean similarity of its 3 nearest examples
+# another department is clearly closer: it scores at least this, and this many times ours
+CLOSER_FLOOR = 0.3
+CLOSER_RATIO = 1.5
+# a text this unlike our examples, with none of our cue words, is about something else
+UNLIKE = 0.08
+# below this, a third-party department's articles matching best means the text is theirs
+KB_CHECK_BELOW = 0.3
+MIN_WORDS = 3  # shorter texts ("yes, do it") lean on context the router saw; never bounce them
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    """a about after again all also am an and any are as at be been before being but by can could did do
+    does doing done for from get got had has have having he her hi hello hey him his how i if im in into is
+    it its ive just me my myself no not now of on once only or our out over please pls so some than thank
+    thanks that the their them then there these they this those to too up us very was we were what when
+    where which while who why will with would yes you your like going want wants wanted id dont cant
+    really still every some""".split()
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def words(text: str) -> list[str]:
+    return [_stem(w) for w in _WORD.findall(text.lower().replace("'", "")) if w not in _STOP]
+
+
+def _terms(text: str) -> list[str]:
+    ws = words(text)
+    return ws + [f"{a}_{b}" for a, b in zip(ws, ws[1:], strict=False)]
+
+
+@dataclass(frozen=True)
+class _Index:
+    idf: dict[str, float]
+    unknown_idf: float
+    examples: tuple[tuple[str, dict[str, float]], ...]  # (department, unit vector)
+
+    def vector(self, text: str) -> dict[str, float]:
+        tf = Counter(_terms(text))
+        v = {t: (1 + math.log(c)) * self.idf.get(t, self.unknown_idf) for t, c in tf.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {t: x / norm for t, x in v.items()}
+
+
+@lru_cache(maxsize=1)
+def _index() -> _Index:
+    from plugins.builtin import intents_billing, intents_compliance, intents_technical
+
+    docs = [
+        (dep, _terms(example))
+        for dep, intents in (
+            ("billing", intents_billing.INTENTS),
+            ("compliance", intents_compliance.INTENTS),
+            ("technical", intents_technical.INTENTS),
+        )
+        for intent in intents
+        for example in intent.examples
+    ]
+    df = Counter(t for _, ts in docs for t in set(ts))
+    n = len(docs)
+    idf = {t: math.log((n + 1) / (c + 1)) + 1 for t, c in df.items()}
+    index = _Index(idf=idf, unknown_idf=math.log(n + 1) + 1, examples=())
+    vectors = tuple((dep, index.vector(" ".join(ts))) for dep, ts in docs)
+    return _Index(idf=idf, unknown_idf=index.unknown_idf, examples=vectors)
+
+
+def similarity(text: str) -> dict[str, float]:
+    """How much `text` reads like each built-in department's examples, 0 to 1."""
+    index = _index()
+    v = index.vector(text)
+    sims: dict[str, list[float]] = {dep: [] for dep in BUILTIN}
+    for dep, example in index.examples:
+        sims[dep].append(sum(x * example.get(t, 0.0) for t, x in v.items()))
+    return {dep: sum(sorted(s, reverse=True)[:NEAREST]) / NEAREST for dep, s in sims.items()}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ours: bool
+    owner: str | None = None  # the likely owner when it is not ours
+    why: str = ""
+
+
+def _article_owner(knowledge: KnowledgeAPI, text: str, own: str) -> str | None:
+    """A non-built-in department whose articles match best, when none of ours is among the best."""
+    hits = [h for h in knowledge.search(text, k=3) if h.department != GENERAL]
+    departments: Sequence[str] = [h.department for h in hits]
+    if departments and departments[0] not in BUILTIN and own not in departments:
+        return departments[0]
+    return None
+
+
+def judge(own: str, text: str, knowledge: KnowledgeAPI | None = None) -> Verdict:
+    """Whether a task routed to `own` is really its, and if not whose."""
+    cue = clearly_foreign(own, text)
+    if cue is not None:
+        return Verdict(False, cue, "another department's phrase")
+    scores = similarity(text)
+    mine = scores.get(own, 0.0)
+    best = max((d for d in scores if d != own), key=scores.__getitem__)
+    if scores[best] >= CLOSER_FLOOR and scores[best] > CLOSER_RATIO * mine:
+        return Verdict(False, best, "reads like another department's examples")
+    if len(words(text)) < MIN_WORDS:
+        return Verdict(True)
+    if mine < UNLIKE and cue_scores(text).get(own, 0) == 0:
+        theirs = _article_owner(knowledge, text, own) if knowledge is not None else None
+        return Verdict(False, theirs or (best if scores[best] >= UNLIKE else None), "unlike anything we handle")
+    if mine < KB_CHECK_BELOW and knowledge is not None:
+        theirs = _article_owner(knowledge, text, own)
+        if theirs is not None:
+            return Verdict(False, theirs, "another department's articles match it best")
+    return Verdict(True)

@@ -1,0 +1,425 @@
+"""The built-in departments on the seeded demo, through the real dispatcher and knowledge store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from department_ctx import Desk
+from pydantic import BaseModel
+from sqlmodel import select
+
+from orchestrator.backend.models import (
+    Account,
+    Card,
+    Customer,
+    Refund,
+    ResetToken,
+    Subscription,
+    Ticket,
+    Transaction,
+    utcnow,
+)
+from orchestrator.knowledge.models import Article, CaseNoteRow
+from plugins.builtin import billing, compliance, technical
+from plugins.builtin.ownership import judge
+from plugins.contracts import ActionSpec, DepartmentResult, Entities
+from plugins.manager import load_plugins
+
+BUILTINS = ("billing", "compliance", "technical")
+
+
+@pytest.fixture
+def desk(seeded_home: Path) -> Iterator[Desk]:
+    d = Desk(seeded_home / "crossdesk.db")
+    yield d
+    d.close()
+
+
+def refunds_of(desk: Desk, tx_id: str) -> list[Refund]:
+    with desk.session() as s:
+        return list(s.exec(select(Refund).where(Refund.transaction_id == tx_id)))
+
+
+def balance(desk: Desk, account_id: str) -> Decimal:
+    with desk.session() as s:
+        account = s.get(Account, account_id)
+        assert account is not None
+        return account.balance
+
+
+def tickets(desk: Desk, customer_id: str, kind: str) -> list[Ticket]:
+    with desk.session() as s:
+        return list(s.exec(select(Ticket).where(Ticket.customer_id == customer_id, Ticket.kind == kind)))
+
+
+def assert_cites_real_articles(desk: Desk, result: DepartmentResult) -> None:
+    assert result.knowledge, f"no article cited in: {result.reply}"
+    with desk.session() as s:
+        for article_id in result.knowledge:
+            assert f"[{article_id}]" in result.reply
+            assert s.get(Article, article_id) is not None
+
+
+# --- the plugins themselves ------------------------------------------------------------------
+
+
+def test_builtins_load_with_rich_intents_and_typed_actions() -> None:
+    loaded = load_plugins()
+    assert set(BUILTINS) <= set(loaded.departments)
+    for name in BUILTINS:
+        dep = loaded.departments[name]
+        assert 8 <= len(dep.intents) <= 14, name
+        for intent in dep.intents:
+            distinct = {e.strip().lower() for e in intent.examples}
+            assert len(distinct) >= 15, f"{name}.{intent.name}"
+        for action in dep.actions:
+            assert isinstance(action, ActionSpec) and issubclass(action.args, BaseModel)
+    modules = (billing, compliance, technical)
+    paths = [p for m in modules for p in m.crossdesk_knowledge_paths()]
+    assert sorted(p.name for p in paths) == sorted([*BUILTINS, "general"]) and all(p.is_dir() for p in paths)
+    assert all(m.crossdesk_policy_paths() == [] for m in modules)
+    names = [i.name for _, i in loaded.intents()]
+    assert len(names) == len(set(names)), "intent names must be unique across departments"
+
+
+def test_no_example_looks_foreign_to_its_own_department(desk: Desk) -> None:
+    """A department must never bounce a message that reads like its own training examples."""
+    loaded = load_plugins()
+    bounced = [
+        (name, intent.name, example)
+        for name in BUILTINS
+        for intent in loaded.departments[name].intents
+        for example in intent.examples
+        if not judge(name, example, desk.env.knowledge).ours
+    ]
+    assert bounced == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what is the weather going to be like in Lisbon tomorrow afternoon",
+        "recommend a good pasta recipe with mushrooms and cream for four people",
+        "my neighbour's dog keeps barking every night, who do I call about it",
+    ],
+)
+def test_texts_about_something_else_are_nobodys(desk: Desk, text: str) -> None:
+    for name in BUILTINS:
+        assert not judge(name, text, desk.env.knowledge).ours, name
+
+
+# --- ownership and missing information -------------------------------------------------------
+
+
+def test_a_task_for_another_department_is_handed_back_with_the_owner(desk: Desk) -> None:
+    by_intent = desk.ask("billing", "password_reset", "I forgot my password", "C1001")
+    assert by_intent.status == "not_mine" and by_intent.suggest == "technical"
+    by_text = desk.ask("billing", "double_charge", "the app says my 2FA code is wrong", "C1001")
+    assert by_text.status == "not_mine" and by_text.suggest == "technical"
+    unknown = desk.ask(
+        "technical",
+        "frobnicate",
+        "please delete all my personal data",
+        "C1001",
+        alternatives=(("technical", "app_error", 0.3), ("compliance", "data_erasure", 0.2)),
+    )
+    assert unknown.status == "not_mine" and unknown.suggest == "compliance"
+
+
+@pytest.mark.parametrize(
+    ("department", "intent", "text"),
+    [
+        ("billing", "double_charge", "I was charged twice"),
+        ("compliance", "data_erasure", "delete my data"),
+        ("technical", "password_reset", "I forgot my password"),
+    ],
+)
+def test_account_questions_without_a_customer_ask_them_to_sign_in(
+    desk: Desk, department: str, intent: str, text: str
+) -> None:
+    result = desk.ask(department, intent, text)
+    assert result.status == "needs_info"
+    assert result.question is not None and "customer id" in result.question
+    assert result.actions == ()
+
+
+def test_general_questions_need_no_customer(desk: Desk) -> None:
+    result = desk.ask("compliance", "eligibility", "can I open an account if I live in Brazil? I'm 17")
+    assert result.status == "resolved"
+    assert "Brazil: not at the moment" in result.reply and "at least 18" in result.reply
+    assert_cites_real_articles(desk, result)
+
+
+# --- billing ---------------------------------------------------------------------------------
+
+
+def test_double_charge_is_refunded_once_and_noted(desk: Desk) -> None:
+    start = balance(desk, "AC-1001-EUR")
+    first = desk.ask("billing", "double_charge", "StreamFlix charged me twice this week!", "C1001")
+    assert first.status == "resolved", first
+    assert [(a.name, a.ok, a.args["transaction_id"]) for a in first.actions] == [
+        ("refund", True, "TX-1001-SUBB")
+    ]
+    assert "refunded" in first.reply and "17.99" in first.reply
+    assert_cites_real_articles(desk, first)
+    assert len(refunds_of(desk, "TX-1001-SUBB")) == 1
+    assert balance(desk, "AC-1001-EUR") == start + Decimal("17.99")
+    notes = desk.notes(customer_id="C1001", kind="refund")
+    assert [(n.subject, n.department) for n in notes] == [("TX-1001-SUBB", "billing")]
+
+    again = desk.ask("billing", "double_charge", "StreamFlix took 17.99 twice, refund it", "C1001")
+    assert again.status == "resolved" and "already refunded on" in again.reply
+    assert again.actions == ()
+    assert len(refunds_of(desk, "TX-1001-SUBB")) == 1
+    assert balance(desk, "AC-1001-EUR") == start + Decimal("17.99")
+
+
+def test_a_refund_noted_by_another_department_is_not_repeated(desk: Desk) -> None:
+    """The shared case notes alone are enough to stop a second refund."""
+    with desk.session() as s:
+        s.add(
+            CaseNoteRow(
+                customer_id="C1001",
+                department="compliance",
+                kind="refund",
+                subject="TX-1001-SUBB",
+                text="Refunded by phone after a complaint.",
+            )
+        )
+        s.commit()
+    result = desk.ask("billing", "double_charge", "charged twice by streamflix", "C1001")
+    assert result.status == "resolved" and "already refunded on" in result.reply
+    assert refunds_of(desk, "TX-1001-SUBB") == [] and result.actions == ()
+
+
+def test_a_charge_refunded_before_says_when(desk: Desk) -> None:
+    result = desk.ask("billing", "double_charge", "Albert Heijn charged me twice", "C1010")
+    assert result.status == "resolved"
+    refunded = (utcnow() - timedelta(days=10)).date()
+    assert f"already refunded on {refunded.day} {refunded:%b %Y}" in result.reply
+    assert result.actions == () and len(refunds_of(desk, "TX-1010-DUP")) == 1
+
+
+def test_no_duplicate_asks_which_payment(desk: Desk) -> None:
+    result = desk.ask("billing", "double_charge", "I think I paid twice somewhere", "C1003")
+    assert result.status == "needs_info" and result.question and "merchant" in result.question
+    assert result.actions == ()
+
+
+def test_a_policy_block_hands_the_refund_to_a_person(seeded_home: Path) -> None:
+    def no_money_movement(_ctx: object, spec: ActionSpec, _args: BaseModel) -> tuple[bool, str | None, str]:
+        if spec.money_movement:
+            return False, "TEST-HOLD", "refunds need a second pair of eyes"
+        return True, None, ""
+
+    desk = Desk(seeded_home / "crossdesk.db", action_guard=no_money_movement)
+    try:
+        result = desk.ask("billing", "double_charge", "StreamFlix charged me twice", "C1001")
+    finally:
+        desk.close()
+    assert result.status == "needs_human" and result.reason and "TEST-HOLD" in result.reason
+    assert [(a.name, a.ok, a.blocked_by) for a in result.actions] == [("refund", False, "TEST-HOLD")]
+    with desk.session() as s:
+        assert s.exec(select(Refund).where(Refund.transaction_id == "TX-1001-SUBB")).first() is None
+
+
+def test_fx_fee_above_the_published_markup_refunds_the_difference(desk: Desk) -> None:
+    result = desk.ask("billing", "fx_fee_dispute", "why did I pay a 2.5% fx fee on my Paris hotel?", "C1009")
+    assert result.status == "resolved", result
+    [refund] = refunds_of(desk, "TX-1009-FXFEE")
+    # 0.5% of the USD 935.00 payment is 4.68; the customer paid 23.38
+    assert refund.amount == Decimal("18.70") and "18.70" in result.reply
+    again = desk.ask("billing", "fx_fee_dispute", "the exchange fee on my hotel is wrong", "C1009")
+    assert "already refunded" in again.reply and len(refunds_of(desk, "TX-1009-FXFEE")) == 1
+
+
+def test_charge_after_cancelling_a_subscription_is_refunded(desk: Desk) -> None:
+    result = desk.ask(
+        "billing", "subscription", "I cancelled FitTrack ages ago and you still charged me", "C1011"
+    )
+    assert result.status == "resolved" and "refunded" in result.reply
+    assert [r.amount for r in refunds_of(desk, "TX-1011-AFTER")] == [Decimal("14.99")]
+
+
+def test_cancelling_a_subscription_changes_the_backend(desk: Desk) -> None:
+    result = desk.ask("billing", "subscription", "please cancel StreamFlix", "C1001")
+    assert result.status == "resolved" and "cancelled StreamFlix" in result.reply
+    with desk.session() as s:
+        sub = s.get(Subscription, "SUB-1001-1")
+        assert sub is not None and sub.status == "cancelled" and sub.cancelled_at is not None
+
+
+def test_transfers_failed_pending_and_cancelled(desk: Desk) -> None:
+    failed = desk.ask("billing", "failed_transfer", "my transfer of 1250 to J. Smith failed, why?", "C1002")
+    assert failed.status == "resolved" and "didn't match" in failed.reply and failed.actions == ()
+
+    pending = desk.ask(
+        "billing", "pending_transfer", "the 480 I sent to Harbour Lettings is still pending", "C1002"
+    )
+    assert pending.status == "resolved" and "should arrive by" in pending.reply
+
+    start = balance(desk, "AC-1002-GBP")
+    cancelled = desk.ask("billing", "cancel_transfer", "cancel the transfer to Harbour Lettings", "C1002")
+    assert cancelled.status == "resolved" and [a.name for a in cancelled.actions] == ["cancel_transfer"]
+    assert balance(desk, "AC-1002-GBP") == start + Decimal("480.00")
+    with desk.session() as s:
+        assert s.get(Transaction, "TX-1002-PEND").status == "reversed"  # type: ignore[union-attr]
+
+
+# --- compliance ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "ticket_kind", "note_kind"),
+    [
+        ("data_erasure", "delete my data, all of it", "erasure_request", "erasure_request"),
+        ("data_access", "I want a copy of all the data you hold on me", "data_access", "data_access_request"),
+        ("data_portability", "send my data to my new bank", "data_portability", "portability_request"),
+    ],
+)
+def test_data_rights_requests_open_one_ticket_with_the_statutory_deadline(
+    desk: Desk, intent: str, text: str, ticket_kind: str, note_kind: str
+) -> None:
+    result = desk.ask("compliance", intent, text, "C1001")
+    assert result.status == "resolved", result
+    [ticket] = tickets(desk, "C1001", ticket_kind)
+    assert ticket.department == "compliance" and ticket.status == "open"
+    assert ticket.deadline == utcnow().date() + timedelta(days=30)
+    assert ticket.id in result.reply and f"{ticket.deadline.day} {ticket.deadline:%b %Y}" in result.reply
+    assert [n.subject for n in desk.notes(customer_id="C1001", kind=note_kind)] == [ticket.id]
+    assert_cites_real_articles(desk, result)
+
+    again = desk.ask("compliance", intent, text, "C1001")
+    assert "already have an open request" in again.reply and ticket.id in again.reply
+    assert len(tickets(desk, "C1001", ticket_kind)) == 1
+    assert len(desk.notes(customer_id="C1001", kind=note_kind)) == 1
+
+
+def test_kyc_hold_is_explained_and_its_note_kept(desk: Desk) -> None:
+    result = desk.ask("compliance", "identity_verification", "why is my account on hold??", "C1007")
+    assert result.status == "resolved" and "on hold" in result.reply and "proof of address" in result.reply
+    assert "source-of-funds" not in result.reply  # the internal reason is never shared
+    assert len(desk.notes(customer_id="C1007", kind="kyc_hold")) == 1
+
+    verified = desk.ask("compliance", "identity_verification", "do I need to verify my identity?", "C1001")
+    assert "already verified" in verified.reply
+
+
+def test_a_hold_without_a_note_gets_one(desk: Desk) -> None:
+    with desk.session() as s:
+        customer = s.get(Customer, "C1014")
+        assert customer is not None
+        customer.kyc_status = "hold"
+        s.add(customer)
+        s.commit()
+    result = desk.ask(
+        "compliance", "identity_verification", "why was my account frozen for a review", "C1014"
+    )
+    assert "on hold" in result.reply
+    [note] = desk.notes(customer_id="C1014", kind="kyc_hold")
+    assert note.department == "compliance"
+
+
+@pytest.mark.parametrize("customer_id", ["C1006", None])
+def test_structuring_gets_no_advice_and_a_flag(desk: Desk, customer_id: str | None) -> None:
+    text = "how can I split 15k so it isn't reported? maybe 3 x 5000?"
+    result = desk.ask("compliance", "structuring", text, customer_id)
+    assert result.status == "resolved"
+    assert not re.search(r"\d", result.reply), "no amounts or thresholds in the reply"
+    assert "can't give advice" in result.reply
+    assert "report" not in result.reply.lower().replace("reporting obligations", "")  # no tipping off
+    flags = [n for n in desk.notes(kind="aml_flag") if n.customer_id == customer_id]
+    assert len(flags) == 1 and "15k" in flags[0].text
+
+
+def test_unrecognised_payment_cancels_the_card_and_opens_a_fraud_case(desk: Desk) -> None:
+    result = desk.ask(
+        "compliance",
+        "unrecognised_transaction",
+        "I never bought anything from QuickShop Online, 289.90 is not mine",
+        "C1012",
+    )
+    assert result.status == "resolved", result
+    assert [a.name for a in result.actions] == ["block_card", "open_fraud_case"]
+    [case] = tickets(desk, "C1012", "fraud_claim")
+    assert case.data["transaction_id"] == "TX-1012-UNREC"
+    assert case.deadline == utcnow().date() + timedelta(days=1)  # EU: refund by the next business day
+    with desk.session() as s:
+        assert s.get(Card, "CD-1012-1").status == "blocked"  # type: ignore[union-attr]
+        replacement = [
+            c for c in s.exec(select(Card).where(Card.customer_id == "C1012")) if c.status == "inactive"
+        ]
+        assert len(replacement) == 1 and replacement[0].last4 in result.reply
+    assert {n.kind for n in desk.notes(customer_id="C1012")} == {"card_blocked", "fraud_claim"}
+
+    # technical then explains the cancelled card instead of trying to fix it
+    card = desk.ask("technical", "card_not_working", "my card is declined everywhere", "C1012")
+    assert card.status == "resolved" and "replacement" in card.reply and card.actions == ()
+
+
+def test_complaint_gets_a_reference_and_a_deadline(desk: Desk) -> None:
+    result = desk.ask(
+        "compliance", "complaint", "I want to make a formal complaint about how I was treated", "C1003"
+    )
+    [ticket] = tickets(desk, "C1003", "complaint")
+    assert ticket.id in result.reply and ticket.deadline is not None
+    follow_up = desk.ask("compliance", "complaint", "still waiting, this is a complaint", "C1003")
+    assert ticket.id in follow_up.reply and len(tickets(desk, "C1003", "complaint")) == 1
+    with desk.session() as s:
+        assert s.get(Ticket, ticket.id).data["updates"] == ["still waiting, this is a complaint"]  # type: ignore[union-attr]
+
+
+# --- technical -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("intent", ["login_problem", "password_reset", "two_factor"])
+def test_kyc_hold_explains_a_failed_login_and_no_reset_is_issued(desk: Desk, intent: str) -> None:
+    result = desk.ask("technical", intent, "I can't log in to the app, reset my password", "C1007")
+    assert result.status == "resolved"
+    assert "on hold" in result.reply and "password reset" in result.reply  # says a reset won't help
+    assert result.actions == ()
+    with desk.session() as s:
+        assert s.exec(select(ResetToken).where(ResetToken.customer_id == "C1007")).first() is None
+    assert "KB-CMP-" in result.reply  # cites compliance's article on holds
+
+
+def test_password_reset_issues_a_token_and_never_shows_it(desk: Desk) -> None:
+    result = desk.ask("technical", "password_reset", "forgot my password and I'm locked out", "C1008")
+    assert result.status == "resolved" and "d***@example.com" in result.reply and "unlocks" in result.reply
+    [action] = result.actions
+    assert action.name == "issue_password_reset" and action.ok
+    with desk.session() as s:
+        [token] = s.exec(select(ResetToken).where(ResetToken.customer_id == "C1008")).all()
+    assert token.kind == "password" and not token.used and token.expires_at > utcnow()
+    assert token.token_hash not in result.reply and token.token_hash not in str(action.result)
+    assert_cites_real_articles(desk, result)
+
+
+def test_card_fixes_change_the_backend(desk: Desk) -> None:
+    pin = desk.ask("technical", "pin_issue", "my pin is blocked after 3 tries", "C1013")
+    assert pin.status == "resolved" and [a.name for a in pin.actions] == ["unblock_pin"]
+    activation = desk.ask("technical", "card_activation", "my new card arrived, activate it", "C1013")
+    assert [a.name for a in activation.actions] == ["activate_card"]
+    with desk.session() as s:
+        cards = {c.id: c for c in s.exec(select(Card).where(Card.customer_id == "C1013"))}
+    assert not cards["CD-1013-1"].pin_blocked and cards["CD-1013-2"].status == "active"
+
+
+def test_entities_point_at_the_right_card(desk: Desk) -> None:
+    with desk.session() as s:
+        card = s.get(Card, "CD-1013-2")
+        assert card is not None
+        last4 = card.last4
+    result = desk.ask(
+        "technical",
+        "card_activation",
+        "activate the card",
+        "C1013",
+        entities=Entities(card_refs=(f"****{last4}",)),
+    )
+    assert result.actions and result.actions[0].args["card_id"] == "CD-1013-2"

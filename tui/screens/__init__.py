@@ -1,0 +1,1 @@
+"""The console's screens: queue, conversation, traces, metrics, knowledge, departments and help."""

@@ -1,0 +1,302 @@
+"""Simulated customers for demos: realistic messages from many demo customers, at N per second,
+through the real Orchestrator into the same database the console reads.
+
+Messages are built from templates per department and jurisdiction, often with
+two or three problems in one message; a share of them are high-risk (a request
+for a person, a threat to go to the regulator, a stolen card, structuring) so
+the operator queue fills up, and some are follow-ups in an open conversation.
+Runs in its own threads; no Textual here.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import CrossdeskError
+
+if TYPE_CHECKING:
+    from orchestrator.runtime import Orchestrator
+
+log = logging.getLogger(__name__)
+
+MAX_RATE = 200.0
+
+CURRENCY = {"EU": "EUR", "UK": "GBP", "US": "USD", "US-CA": "USD", "CN": "CNY", "SG": "SGD"}
+MERCHANTS = ("GreenGrocer", "CityRail", "Nordlicht Books", "Harbour Coffee", "PixelPlay", "Skyline Hotels")
+
+# one sub-issue each; {cur}, {amount} and {merchant} are filled in per customer
+DEPARTMENT_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "billing": (
+        "I think {merchant} took the same payment from me twice",
+        "there's a {cur} {fee} fee on my statement that nobody warned me about",
+        "my refund from {merchant} still hasn't reached my account",
+        "my transfer of {cur} {amount} has been pending since yesterday",
+        "I'd like to cancel my {merchant} subscription",
+        "could you send me last month's invoice",
+        "the exchange rate on my card payment abroad looked far worse than advertised",
+        "my top up didn't go through but the money left my bank",
+    ),
+    "technical": (
+        "the app won't let me log in",
+        "I forgot my password and the reset email never arrives",
+        "I'm not getting the verification code by text",
+        "the app crashes every time I open the cards tab",
+        "my card keeps getting declined at the shop even though I have money",
+        "my new card still hasn't arrived after two weeks",
+        "my PIN got blocked after I typed it wrong",
+        "how do I add my card to Google Pay",
+    ),
+    "compliance": (
+        "why do you need to verify my identity again",
+        "I need to change my home address",
+        "there is a payment to {merchant} I don't recognise",
+        "I want to make a formal complaint about how my case was handled",
+        "I'd like to close my account",
+    ),
+    "claims": (
+        "my suitcase never showed up after my flight and I want to claim on my travel insurance",
+        "what's the status of my insurance claim",
+        "am I covered if my new phone gets stolen on holiday",
+    ),
+}
+
+# what customers in one jurisdiction tend to write about
+JURISDICTION_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "EU": ("I'd like a copy of all the personal data you hold about me",),
+    "UK": ("I was charged a {cur} {fee} fee for taking cash out at an ATM",),
+    "US-CA": ("please delete the personal information you keep on me",),
+    "US": ("the ATM gave me less cash than it charged me",),
+    "CN": ("my transfer of {cur} {amount} to my family has been pending for three days",),
+    "SG": ("why are you asking where the money for my top up comes from",),
+}
+
+HIGH_RISK = (
+    "I want to talk to a person, not a bot",
+    "I'm going to report you to the regulator if this isn't sorted today",
+    "someone stole my phone and I think they've been using my card",
+    "how can I split {cur} 15000 into smaller payments so it doesn't get reported",
+    "this is my third time writing about this and I want a real person now",
+)
+
+FOLLOW_UPS = (
+    "Any update on this?",
+    "Thanks, that sorted it.",
+    "It's still not working, what now?",
+    "Can you check again please? Nothing has changed.",
+)
+
+OPENERS = ("", "Hi, ", "Hello, ", "Good morning, ", "Hey, ")
+JOINERS = (". Also, ", ". And ", ", and on top of that ", ". Another thing: ")
+
+
+class SimulatorError(CrossdeskError):
+    """The simulator cannot run on this database; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SimCustomer:
+    id: str
+    jurisdiction: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One simulated message: a new conversation when `conversation_id` is None."""
+
+    customer_id: str
+    text: str
+    conversation_id: str | None = None
+    high_risk: bool = False
+
+
+@dataclass(frozen=True)
+class SimStats:
+    sent: int
+    failed: int
+    skipped: int  # not sent because the orchestrator had not caught up
+    needs_human: int
+    elapsed_s: float
+    last_error: str | None
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def demo_customers(engine: Any) -> list[SimCustomer]:
+    from sqlalchemy import select
+
+    from orchestrator.backend.models import Customer
+    from orchestrator.knowledge.reads import read_rows
+
+    table = Customer.__table__  # type: ignore[attr-defined]
+    rows = read_rows(engine, select(table.c.id, table.c.jurisdiction).order_by(table.c.id))
+    return [SimCustomer(r["id"], r["jurisdiction"]) for r in rows]
+
+
+class MessageFactory:
+    """Builds simulated messages; the same seed gives the same sequence."""
+
+    def __init__(
+        self,
+        customers: list[SimCustomer],
+        *,
+        seed: int | None = None,
+        high_risk: float = 0.12,
+        follow_up: float = 0.2,
+    ) -> None:
+        if not customers:
+            raise SimulatorError("no customers to simulate; run `crossdesk demo seed` on this database first")
+        self.customers = customers
+        self.random = random.Random(seed)
+        self.high_risk = high_risk
+        self.follow_up = follow_up
+        self.open: deque[tuple[str, str]] = deque(maxlen=64)  # (conversation id, customer id)
+
+    def _fill(self, template: str, customer: SimCustomer) -> str:
+        r = self.random
+        return template.format(
+            cur=CURRENCY.get(customer.jurisdiction, "EUR"),
+            amount=f"{r.choice((40, 75, 120, 250, 480, 1200))}.00",
+            fee=f"{r.choice((2, 3, 5, 9))}.{r.choice(('00', '50', '99'))}",
+            merchant=r.choice(MERCHANTS),
+        )
+
+    def next(self) -> Planned:
+        r = self.random
+        if self.open and r.random() < self.follow_up:
+            conversation_id, customer_id = r.choice(list(self.open))
+            return Planned(customer_id, r.choice(FOLLOW_UPS), conversation_id)
+        customer = r.choice(self.customers)
+        parts: list[str] = []
+        risky = r.random() < self.high_risk
+        if risky:
+            parts.append(self._fill(r.choice(HIGH_RISK), customer))
+        local = JURISDICTION_TEMPLATES.get(customer.jurisdiction, ())
+        for _ in range(r.choice((1, 1, 2, 2, 3)) - (1 if risky else 0)):
+            if local and r.random() < 0.25:
+                template = r.choice(local)
+            else:
+                template = r.choice(DEPARTMENT_TEMPLATES[r.choice(sorted(DEPARTMENT_TEMPLATES))])
+            text = self._fill(template, customer)
+            if text not in parts:
+                parts.append(text)
+        text = parts[0]
+        for part in parts[1:]:
+            text += r.choice(JOINERS) + part
+        opener = r.choice(OPENERS)
+        body = opener + (text if opener else text[0].upper() + text[1:])
+        return Planned(customer.id, body.rstrip(".") + ".", None, risky)
+
+    def remember(self, conversation_id: str, customer_id: str) -> None:
+        self.open.append((conversation_id, customer_id))
+
+
+class Simulator:
+    """Sends `rate` messages per second through `orch` until stopped.
+
+    A pacing thread hands messages to a small pool (turns on different
+    conversations run in parallel); when the pool falls behind, messages are
+    skipped and counted rather than queued without bound.
+    """
+
+    def __init__(
+        self,
+        orch: Orchestrator,
+        *,
+        rate: float = 2.0,
+        seed: int | None = None,
+        workers: int = 4,
+        high_risk: float = 0.12,
+        follow_up: float = 0.2,
+    ) -> None:
+        if not 0 < rate <= MAX_RATE:
+            raise SimulatorError(f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second")
+        self.orch = orch
+        self.rate = rate
+        self.factory = MessageFactory(
+            demo_customers(orch.engine), seed=seed, high_risk=high_risk, follow_up=follow_up
+        )
+        self.workers = workers
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._inflight = 0
+        self._sent = self._failed = self._skipped = self._needs_human = 0
+        self._last_error: str | None = None
+        self._started = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stats(self) -> SimStats:
+        with self._lock:
+            elapsed = time.monotonic() - self._started if self._started else 0.0
+            return SimStats(self._sent, self._failed, self._skipped, self._needs_human, elapsed, self._last_error)
+
+    def send(self, planned: Planned) -> None:
+        """Run one message through the orchestrator (in the calling thread) and count the outcome."""
+        try:
+            out = self.orch.ask(planned.text, conversation_id=planned.conversation_id, customer_id=planned.customer_id)
+        except Exception as exc:
+            log.warning("simulated message failed: %r", exc)
+            with self._lock:
+                self._failed += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            return
+        with self._lock:
+            self._sent += 1
+            self._needs_human += out.record.get("status") == "needs_human"
+            self.factory.remember(out.conversation_id, planned.customer_id)
+
+    def _done(self, _future: Future[None]) -> None:
+        with self._lock:
+            self._inflight -= 1
+
+    def _loop(self) -> None:
+        assert self._pool is not None
+        interval = 1.0 / self.rate
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                behind = self._inflight >= self.workers * 2
+                if behind:
+                    self._skipped += 1
+                else:
+                    self._inflight += 1
+                    planned = self.factory.next()
+            if not behind:
+                self._pool.submit(self.send, planned).add_done_callback(self._done)
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay < -1.0:
+                next_at = time.monotonic()  # a long stall (e.g. laptop sleep): do not burst to catch up
+            elif delay > 0:
+                self._stop.wait(delay)
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._started = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crossdesk-sim")
+        self._thread = threading.Thread(target=self._loop, name="crossdesk-sim-pace", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop pacing and wait (up to `timeout`) for the turns already running."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
