@@ -57,6 +57,7 @@ def import_models() -> None:
     import orchestrator.backend.models  # noqa: F401
     import orchestrator.knowledge.models  # noqa: F401
     import orchestrator.records  # noqa: F401
+    import orchestrator.service.tables  # noqa: F401
     import orchestrator.takeover  # noqa: F401
     import policies.audit  # noqa: F401
     import traces.models  # noqa: F401

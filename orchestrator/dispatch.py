@@ -7,6 +7,7 @@ recorded in the result and the log, while every other task goes on.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -94,7 +95,9 @@ class RunContext:
             self.actions_taken.append(record)
             return record
         if self.env.action_guard is not None:
-            allowed, rule_id, message = self.env.action_guard(self, spec, parsed)
+            from orchestrator.tracing import guard_action
+
+            allowed, rule_id, message = guard_action(self.env.action_guard, self, spec, parsed)
             if not allowed:
                 record = ActionRecord(
                     name=name, args=parsed.model_dump(mode="json"), ok=False, message=message, blocked_by=rule_id
@@ -178,7 +181,8 @@ def run_department(
             session.commit()
             return result.model_copy(update={"actions": tuple(ctx.actions_taken), "notes": tuple(written)})
 
-    future = _pool.submit(work)
+    # the worker runs in this context (current span, current telemetry): its spans join the turn's trace
+    future = _pool.submit(contextvars.copy_context().run, work)
     try:
         return future.result(timeout=env.timeout_s)
     except FutureTimeout:

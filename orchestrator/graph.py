@@ -17,6 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from sqlalchemy.engine import Engine
 
+from orchestrator import tracing
 from orchestrator.compose import compose_reply, final_results, greeting_reply, out_of_scope_reply, topic
 from orchestrator.config import Settings
 from orchestrator.dispatch import DispatchEnv, run_department
@@ -24,6 +25,8 @@ from orchestrator.state import DispatchState, TurnState
 from orchestrator.supervisor import carry_over
 from plugins.contracts import CustomerView, Task
 from plugins.manager import PluginSet
+from traces import instrument as ti
+from traces.current import using_telemetry
 
 HISTORY_FOR_DEPARTMENTS = 5
 SUMMARY_MAX_CHARS = 300
@@ -61,6 +64,14 @@ class Services:
     dispatch: DispatchEnv
     recorder: Recorder
     policy: PolicyHook = field(default_factory=NoPolicy)
+    telemetry: Any = None  # traces.setup.Telemetry; spans only for turns that carry a `trace`
+    llm: Any = None  # orchestrator.llm.services.LlmServices when a chat model is configured
+
+
+def _tel(state: Any, svc: Services) -> Any:
+    """The telemetry for this turn's spans: None when tracing is off or the turn has no trace."""
+    tel = svc.telemetry
+    return tel if tel is not None and tel.enabled and state.get("trace") else None
 
 
 def to_task(data: dict[str, Any]) -> Task:
@@ -84,39 +95,60 @@ def intake(state: TurnState, svc: Services) -> dict[str, Any]:
         "handoff": None,
         "reply": "",
         "record": {},
+        "llm": {},
     }
 
 
 def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
     history = state.get("history") or []
-    decomposition = svc.decomposer.decompose(state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:])
-    dumped = decomposition.model_dump(mode="json")
-    plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
-    plan.sort(key=lambda t: t["span"][0])
-    return {"decomposition": dumped, "plan": plan, "unclear": unclear}
+    tel = _tel(state, svc)
+    with ti.plan_span(tel, parent=state.get("trace")) as span:
+        llm: dict[str, Any] = {}
+        if svc.llm is not None:
+            decomposition, llm["supervisor"] = svc.llm.decompose(
+                svc.decomposer, state, history[-HISTORY_FOR_DEPARTMENTS:]
+            )
+        else:
+            decomposition = svc.decomposer.decompose(state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:])
+        dumped = decomposition.model_dump(mode="json")
+        plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
+        plan.sort(key=lambda t: t["span"][0])
+        if tel is not None:
+            span.set_plan(tracing.plan_view(dumped, plan, unclear))
+    return {"decomposition": dumped, "plan": plan, "unclear": unclear, **({"llm": llm} if llm else {})}
 
 
 def policy_plan(state: TurnState, svc: Services) -> dict[str, Any]:
-    return svc.policy.check_plan(state)
+    tel = None if isinstance(svc.policy, NoPolicy) else _tel(state, svc)
+    return tracing.traced_policy(tel, "plan", state, lambda: svc.policy.check_plan(state))
 
 
 def department(payload: DispatchState, svc: Services) -> dict[str, Any]:
     task = to_task(payload["task"])
     customer = CustomerView.model_validate(payload["customer"]) if payload.get("customer") else None
     started = time.perf_counter()
-    result = run_department(
-        svc.dispatch,
-        payload["department"],
-        task,
-        conversation_id=payload["conversation_id"],
-        turn_id=payload["turn_id"],
-        customer=customer,
-        jurisdiction=payload["jurisdiction"],
-        history=payload["history"],
-    )
+    tel = _tel(payload, svc)
+    tracing.transfer_in(tel, task, payload["department"], payload.get("trace"))
+    # the agent span is current here, and the run's thread copies this context: the department's
+    # knowledge searches and action checks land under it
+    agent = ti.agent_span(tel, payload["department"], task=task, parent=payload.get("trace"))
+    with using_telemetry(tel), agent as span:
+        result = run_department(
+            svc.dispatch if svc.llm is None else svc.llm.dispatch_env(svc.dispatch),
+            payload["department"],
+            task,
+            conversation_id=payload["conversation_id"],
+            turn_id=payload["turn_id"],
+            customer=customer,
+            jurisdiction=payload["jurisdiction"],
+            history=payload["history"],
+        )
+        span.set_result(result)
     dumped = result.model_dump(mode="json")
     dumped["attempt"] = task.attempt
     dumped["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    if svc.llm is not None:
+        dumped["llm"] = svc.llm.department_info(payload["turn_id"], task.id, task.attempt)
     return {"results": [dumped]}
 
 
@@ -164,24 +196,37 @@ def compose(state: TurnState, svc: Services) -> dict[str, Any]:
         if decomposition.get("out_of_scope"):
             return {"reply": out_of_scope_reply(), "handoff": None}
         return {"reply": greeting_reply(name), "handoff": None}
-    reply = compose_reply(
-        plan=plan,
-        unclear=unclear,
-        results=state.get("results") or [],
-        decomposition=decomposition,
-        customer_name=name,
-        handoff=handoff,
-        greet=state.get("seq", 1) == 1,
-    )
+    with ti.compose_span(_tel(state, svc), parent=state.get("trace")) as span:
+        reply = compose_reply(
+            plan=plan,
+            unclear=unclear,
+            results=state.get("results") or [],
+            decomposition=decomposition,
+            customer_name=name,
+            handoff=handoff,
+            greet=state.get("seq", 1) == 1,
+        )
+        if svc.llm is not None:
+            reply, composed = svc.llm.compose(state, reply)
+            span.set_reply(reply, fragments=len(plan) + len(unclear))
+            return {"reply": reply, "handoff": handoff, "llm": {**(state.get("llm") or {}), "composer": composed}}
+        span.set_reply(reply, fragments=len(plan) + len(unclear))
     return {"reply": reply, "handoff": handoff}
 
 
 def policy_outcome(state: TurnState, svc: Services) -> dict[str, Any]:
-    return svc.policy.check_outcome(state)
+    tel = None if isinstance(svc.policy, NoPolicy) else _tel(state, svc)
+    return tracing.traced_policy(tel, "outcome", state, lambda: svc.policy.check_outcome(state))
 
 
 def finalize(state: TurnState, svc: Services) -> dict[str, Any]:
     record = build_record(state)
+    tel = _tel(state, svc)
+    if tel is not None:
+        # the record names its trace; a later takeover joins the trace through `traceparent`
+        record["trace_id"] = tracing.trace_id_of(state.get("trace"))
+        record["traceparent"] = (state.get("trace") or {}).get("traceparent")
+        tracing.record_escalations(tel, state, record)
     svc.recorder.save_turn(state, record)
     final = final_results(state.get("results") or [])
     entry = {
@@ -249,6 +294,7 @@ def _send(state: TurnState, task: dict[str, Any]) -> Send:
         "jurisdiction": state.get("jurisdiction", "EU"),
         "history": (state.get("history") or [])[-HISTORY_FOR_DEPARTMENTS:],
         "caps": (state.get("policy") or {}).get("caps", {}),
+        "trace": state.get("trace"),
     }
     return Send("department", payload)
 
@@ -372,7 +418,7 @@ def build_record(state: TurnState) -> dict[str, Any]:
         "escalations": escalations,
         "customer_transfers": customer_transfers,
     }
-    return {
+    record: dict[str, Any] = {
         "turn_id": state["turn_id"],
         "conversation_id": state["conversation_id"],
         "seq": state["seq"],
@@ -399,6 +445,11 @@ def build_record(state: TurnState) -> dict[str, Any]:
         "policy": state.get("policy") or {},
         "latency_ms": round((time.time() - state["started_at"]) * 1000, 2),
     }
+    if state.get("llm") or any(r.get("llm") for r in results):
+        from orchestrator.llm.usage import usage_section
+
+        record["llm"] = usage_section(state)
+    return record
 
 
 # --- assembly --------------------------------------------------------------------------------------

@@ -7,13 +7,13 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
-from orchestrator.config import Settings, load_settings
+from orchestrator.config import ConfigError, Settings, load_settings
 from orchestrator.errors import InputError, NotFoundError
 from orchestrator.graph import PolicyHook, Services, build_graph
 from orchestrator.records import AUTOMATED, NEEDS_HUMAN, RESOLVED, Conversation, Message, TurnRecord, utcnow
@@ -48,6 +48,7 @@ class TurnOutcome:
             "counts": self.record.get("counts", {}),
             "policy": self.record.get("policy", {}),
             "latency_ms": self.record.get("latency_ms"),
+            "trace_id": self.record.get("trace_id"),
         }
 
 
@@ -62,6 +63,41 @@ def clean_message(text: str, max_chars: int) -> str:
             "split it into several messages or raise max_message_chars in crossdesk.toml"
         )
     return cleaned
+
+
+# configure_telemetry returns one Telemetry per configuration: orchestrators that share it
+# shut it down only when the last of them closes
+_telemetry_users: dict[int, int] = {}
+_telemetry_lock = threading.Lock()
+
+
+def _open_telemetry(settings: Settings, given: Any, exporter: Any) -> tuple[Any, bool]:
+    """(telemetry, owned). A bad [telemetry] setting is an error; any other failure turns tracing off."""
+    from traces.setup import Telemetry, configure_telemetry
+
+    if given is not None:
+        return given, False
+    try:
+        tel = configure_telemetry(settings, exporter=exporter)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        log.warning("telemetry could not be set up, tracing is off: %r", exc)
+        return Telemetry.disabled(), False
+    with _telemetry_lock:
+        _telemetry_users[id(tel)] = _telemetry_users.get(id(tel), 0) + 1
+    return tel, True
+
+
+def _release_telemetry(tel: Any) -> bool:
+    """True when no other orchestrator uses `tel` any more."""
+    with _telemetry_lock:
+        left = _telemetry_users.get(id(tel), 1) - 1
+        if left > 0:
+            _telemetry_users[id(tel)] = left
+            return False
+        _telemetry_users.pop(id(tel), None)
+        return True
 
 
 # (session, state, record) -> None: writes more of the turn inside the recorder's transaction
@@ -143,7 +179,13 @@ class Orchestrator:
         plugins: PluginSet | None = None,
         policy: PolicyHook | None = None,
         decomposer: Any = None,
+        telemetry: Any = None,
+        exporter: Any = None,
+        llm_models: Mapping[str, Any] | None = None,
     ) -> None:
+        """`telemetry` (a traces.setup.Telemetry, kept open by its owner) or `exporter` (a span
+        exporter, e.g. in-memory for tests) replace the telemetry configured in the settings.
+        `llm_models` ("provider:model" -> chat model) replaces building the configured models."""
         from orchestrator.db import create_schema, make_engine, reader
         from orchestrator.dispatch import DispatchEnv
         from orchestrator.knowledge.store import KnowledgeStore
@@ -162,6 +204,7 @@ class Orchestrator:
             )
         self.knowledge = KnowledgeStore(self.engine)
         self.decomposer = decomposer or self._decomposer()
+        self.telemetry, self._owns_telemetry = _open_telemetry(self.settings, telemetry, exporter)
         dispatch = DispatchEnv(
             engine=self.engine,
             plugins=self.plugins,
@@ -175,6 +218,7 @@ class Orchestrator:
             decomposer=self.decomposer,
             dispatch=dispatch,
             recorder=DbRecorder(self.engine),
+            telemetry=self.telemetry,
         )
         if policy is None:
             from policies.node import PolicyNode
@@ -187,6 +231,16 @@ class Orchestrator:
             dispatch.action_guard = guard
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_pool: Any = None
+        try:
+            from orchestrator.llm import build_llm
+
+            # a chat model for the steps [llm] (or CROSSDESK_LLM_MODEL) names; None keeps the embedded path
+            self.services.llm = build_llm(
+                self.settings, self.plugins, policy, models=llm_models, telemetry=self.telemetry
+            )
+        except Exception:
+            self.close()
+            raise
         self.graph = build_graph(self.services).compile(checkpointer=self._checkpointer())
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -277,10 +331,31 @@ class Orchestrator:
             routed = before_turn(self, conversation_id, message)
             if routed is not None:
                 return routed
-            state = self.graph.invoke(payload, config)
+            state = self._run_turn(payload, config)
         return TurnOutcome(conversation_id=conversation_id, reply=state.get("reply", ""), record=state["record"])
 
+    def _run_turn(self, payload: dict[str, Any], config: Any) -> dict[str, Any]:
+        """One graph run inside the turn's root span; the span takes its counts from the record."""
+        from orchestrator.tracing import finish_turn
+        from traces.current import using_telemetry
+        from traces.instrument import turn_span
+
+        tel = self.telemetry
+        with using_telemetry(tel), turn_span(
+            tel, conversation_id=payload["conversation_id"], turn_id=None, message=payload["message"]
+        ) as turn:
+            payload["trace"] = turn.carrier if turn.recording else None
+            state: dict[str, Any] = self.graph.invoke(payload, config)
+            finish_turn(turn, state.get("record"), state.get("reply"))
+        return state
+
     def close(self) -> None:
+        # buffered spans are written before the process ends; shared telemetry stays open for others
+        if self._owns_telemetry and _release_telemetry(self.telemetry):
+            self.telemetry.shutdown()
+        else:
+            self.telemetry.force_flush()
+        self._owns_telemetry = False
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
         if self._checkpoint_pool is not None:

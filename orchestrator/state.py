@@ -39,6 +39,8 @@ class TurnState(TypedDict, total=False):
     handoff: dict[str, Any] | None  # set when a human must take over
     reply: str
     record: dict[str, Any]  # the routing record of this turn
+    llm: dict[str, Any]  # what the chat-model steps did (supervisor, composer), when configured
+    trace: dict[str, str] | None  # W3C trace context of the turn's root span; None: tracing off
 
 
 class DispatchState(TypedDict):
@@ -52,3 +54,4 @@ class DispatchState(TypedDict):
     jurisdiction: str
     history: list[dict[str, Any]]
     caps: dict[str, Any]
+    trace: dict[str, str] | None

@@ -32,6 +32,8 @@ def carry_over(
     """
     plan = list(decomposition.get("tasks", []))
     unclear = list(decomposition.get("unclear", []))
+    if history and is_follow_up(message):
+        plan = [_continue_intent(t, history[-1]) for t in plan]
     if not history or not unclear:
         return plan, unclear
     last = history[-1]
@@ -67,3 +69,11 @@ def carry_over(
         dumped["follow_up_of"] = target.get("id")
         resolved.append(dumped)
     return plan + resolved, []
+
+
+def _continue_intent(task: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """A short follow-up routed to a department we just dealt with continues that task's intent."""
+    same = [t for t in last.get("tasks", []) if t.get("department") == task.get("department")]
+    if not same or any(t.get("intent") == task.get("intent") for t in same):
+        return task
+    return {**task, "intent": same[-1]["intent"], "follow_up_of": same[-1].get("id")}

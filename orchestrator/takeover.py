@@ -35,6 +35,8 @@ from orchestrator.errors import CrossdeskError, InputError, NotFoundError
 from orchestrator.records import AUTOMATED, CLAIMED, NEEDS_HUMAN, Conversation, Message, utcnow
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
     from orchestrator.runtime import Orchestrator, TurnOutcome
 
 QUEUED = "queued"
@@ -177,12 +179,13 @@ def open_entry(session: Session, conversation_id: str) -> TakeoverEntry | None:
 
 def _audit(session: Session, entry: TakeoverEntry, kind: str, actor: str, payload: dict[str, Any]) -> None:
     from policies.audit import append
+    from policies.pii import mask_data
 
     append(
         session,
         kind,
         actor=actor,
-        payload=payload,
+        payload=mask_data(payload),
         conversation_id=entry.conversation_id,
         customer_id=entry.customer_id,
         retention_class=entry.retention_class,
@@ -422,7 +425,11 @@ def claim(target: Any, conversation_id: str, operator: str, *, now: datetime | N
         )
         session.commit()
         session.refresh(entry)
-        return {**entry_view(entry, when), "transcript": transcript(session, conversation_id)}
+        view = {**entry_view(entry, when), "transcript": transcript(session, conversation_id)}
+    from orchestrator.tracing import trace_claim
+
+    trace_claim(target, entry)  # after the transaction: the span store may live in this database
+    return view
 
 
 def _claimed_by(entry: TakeoverEntry, operator: str | None, what: str) -> str:
@@ -445,6 +452,10 @@ def reply(
     """An operator's answer: it joins the transcript and the audit log. Refused unless claimed."""
     from orchestrator.runtime import clean_message
 
+    if not text.strip():
+        raise InputError(
+            f'the reply is empty; pass the text to send: crossdesk reply {conversation_id} "..."'
+        )
     body = clean_message(text, max_chars)
     with Session(_engine(target)) as session:
         entry = _open_or_fail(session, conversation_id)
@@ -490,7 +501,7 @@ def release(orch: Orchestrator, conversation_id: str, *, operator: str | None = 
             entry = _open_or_fail(session, conversation_id)
             name = _claimed_by(entry, operator, "release it")
             counts = _since_claim(session, entry)
-        config = {"configurable": {"thread_id": conversation_id}}
+        config: RunnableConfig = {"configurable": {"thread_id": conversation_id}}
         resumed = False
         if orch.graph.get_state(config).interrupts:
             resolution = {"action": "released", "operator": name, **counts}
@@ -540,7 +551,7 @@ def before_turn(orch: Orchestrator, conversation_id: str, message: str) -> TurnO
             session.commit()
             session.refresh(entry)
             return _with_operator(entry, conv.turns if conv is not None else 0)
-    config = {"configurable": {"thread_id": conversation_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": conversation_id}}
     if orch.graph.get_state(config).interrupts:
         from langgraph.types import Command
 
@@ -556,7 +567,7 @@ def _with_operator(entry: TakeoverEntry, turns: int) -> TurnOutcome:
     from orchestrator.runtime import TurnOutcome
 
     view = entry_view(entry)
-    record = {
+    record: dict[str, Any] = {
         "turn_id": None,
         "conversation_id": entry.conversation_id,
         "seq": turns,

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from orchestrator.compose import compose_reply, final_results
 from orchestrator.nlu.types import Decomposition, Signals
@@ -195,7 +195,10 @@ class PolicyNode:
             if human["whole_turn"]:
                 waiting.clear()
 
-        missing = self._require_departments(decision, plan, by_id, bound, state.get("message", ""))
+        whole_turn_kept = bool(turn_deny) or bool(human and human["whole_turn"])
+        missing = None
+        if not whole_turn_kept:  # a turn kept from automation as a whole gets no department work
+            missing = self._require_departments(decision, plan, by_id, bound, state.get("message", ""))
         if missing:
             human = merge_human(human, missing)
 
@@ -337,12 +340,15 @@ class PolicyNode:
                     recompose = True
         human = policy.get("human")
         if decision.human is not None:
-            human = merge_human(human, _human_dict(decision.human))
+            merged = merge_human(human, _human_dict(decision.human)) or {}
+            human = merged
             known = " | ".join(handoff.get("reasons", [])) if handoff else ""
-            if handoff is None or any(r not in known for r in human["reasons"]):
+            if handoff is None or any(r not in known for r in merged["reasons"]):
                 from orchestrator.graph import build_handoff
 
-                handoff = build_handoff({**state, "plan": plan, "policy": {**policy, "human": human}})
+                handoff = build_handoff(
+                    cast(Any, {**state, "plan": plan, "policy": {**policy, "human": merged}})
+                )
                 recompose = True
         if recompose:
             reply = self._compose(state, plan, handoff)
@@ -394,13 +400,14 @@ class PolicyNode:
     ) -> list[str]:
         """Disclosures of both stages and statutory deadlines no disclosure states, minus what the
         conversation was already told word for word (the AI disclosure is given once)."""
-        texts = [*plan_decision.get("disclosures", []), *decision.disclosures]
+        texts = list(plan_decision.get("disclosures", []))
         disclosing = {m["id"] for m in plan_decision.get("matched", []) if "disclose" in m.get("effects", [])}
         for d in plan_decision.get("deadlines", []):
             if d["rule_id"] in disclosing:
                 continue
             unit = "business days" if d.get("business") else "days"
             texts.append(f"We will give you a full answer within {d['days']} {unit}, as the law requires.")
+        texts.extend(decision.disclosures)
         told = "\n".join(h.get("reply", "") for h in state.get("history") or [])
         return [t for t in dict.fromkeys(texts) if t not in told and t not in reply]
 
@@ -429,7 +436,7 @@ class PolicyNode:
             error, stage="outcome", jurisdiction=state.get("jurisdiction") or ""
         )
         policy.update(outcome=_jsonable(decision.as_dict()), human=human, error=policy.get("error") or error)
-        handoff = build_handoff({**state, "policy": policy})
+        handoff = build_handoff(cast(Any, {**state, "policy": policy}))
         return {"reply": HOLDING_REPLY, "handoff": handoff, "policy": policy}
 
     # ------------------------------------------------------------ actions
@@ -510,17 +517,19 @@ class PolicyNode:
     def _customer_turns(self, customer_id: str) -> list[list[dict[str, Any]]]:
         from orchestrator.records import Conversation, TurnRecord, utcnow
 
+        assert self.db is not None
         since = utcnow() - REPEAT_WINDOW
+        # only the tasks of each record, on a plain connection: this runs on every turn
         stmt = (
-            select(TurnRecord.record)
+            select(TurnRecord.record["tasks"])
             .join(Conversation, col(Conversation.id) == col(TurnRecord.conversation_id))
             .where(Conversation.customer_id == customer_id, col(TurnRecord.created_at) >= since)
             .order_by(col(TurnRecord.created_at).desc())
             .limit(REPEAT_LOOKBACK)
         )
-        with Session(self.db) as session:
-            rows = session.exec(stmt).all()
-        return [list((r or {}).get("tasks", [])) for r in rows]
+        with self.db.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [list(r[0] or []) for r in rows]
 
     # ------------------------------------------------------------ per-turn facts
 

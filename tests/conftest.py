@@ -2,12 +2,73 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# a developer's keys, base URLs or model choice must never reach a test
+_MODEL_ENV = (
+    "CROSSDESK_LLM_MODEL",
+    "CROSSDESK_LLM_SUPERVISOR",
+    "CROSSDESK_LLM_DEPARTMENTS",
+    "CROSSDESK_LLM_COMPOSER",
+    "CROSSDESK_LLM_TIMEOUT",
+    "CROSSDESK_LLM_RETRIES",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_URL",
+    "OLLAMA_HOST",
+)
+
+
+def _local(host: object) -> bool:
+    import ipaddress
+
+    if not isinstance(host, str):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_real_model_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection off this machine, so no test can call a real model provider by accident."""
+    import socket
+
+    for name in _MODEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0] if isinstance(address, tuple) else address
+            if not _local(host):
+                raise ConnectionRefusedError(
+                    f"tests may not connect to {host}: use orchestrator.llm.testing.ScriptedChatModel "
+                    "or a server on 127.0.0.1 instead of a real model provider"
+                )
+
+    def connect(sock: socket.socket, address: object) -> None:
+        check(sock, address)
+        real_connect(sock, address)  # type: ignore[arg-type]
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +114,8 @@ def crossdesk_home(
         monkeypatch.setenv("CROSSDESK_DB_URL", request.getfixturevalue("pg_url"))
     monkeypatch.delenv("CROSSDESK_CONFIG", raising=False)
     monkeypatch.delenv("CROSSDESK_DISABLE_PLUGINS", raising=False)
+    for name in [n for n in os.environ if n.startswith("OTEL_") or n == "CROSSDESK_CAPTURE_CONTENT"]:
+        monkeypatch.delenv(name)  # a developer's or CI's collector settings must not leak in
     monkeypatch.chdir(tmp_path)  # no stray crossdesk.toml from the checkout
     return home
 
@@ -130,3 +193,20 @@ def orch(seeded_home: Path) -> Iterator[object]:
     yield o
     o.close()
 
+
+@pytest.fixture
+def span_exporter() -> object:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def traced_orch(seeded_home: Path, span_exporter: object) -> Iterator[object]:
+    """`orch` with every span in `span_exporter` (an InMemorySpanExporter) as soon as it ends."""
+    from orchestrator.config import load_settings
+    from orchestrator.runtime import Orchestrator
+
+    o = Orchestrator(load_settings(), exporter=span_exporter)
+    yield o
+    o.close()

@@ -316,3 +316,11 @@ def test_an_error_inside_a_check_fails_closed(orch: Orchestrator, monkeypatch: p
     assert "rule evaluation exploded" in out.record["policy"]["error"]
     with Session(orch.engine) as s:
         assert s.exec(select(col(Message.text)).where(Message.role == "assistant")).all() == [HOLDING_REPLY]
+
+
+def test_a_statutory_deadline_no_disclosure_states_is_told_to_the_customer(orch: Orchestrator) -> None:
+    out = orch.ask("I want to make a formal complaint about how you handled my payment", customer_id="C1001")
+    assert "eu.psd2.complaint" in rules(out.record, "plan")
+    assert "We will give you a full answer within 15 business days, as the law requires." in out.reply
+    # before the closing AI disclosure, after the answer itself
+    assert out.reply.index("15 business days") < out.reply.index(AI_DISCLOSURE)

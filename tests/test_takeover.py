@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from policy_scenarios import add_duplicate_charge
 from sqlmodel import Session, col, select
 
@@ -105,11 +106,12 @@ def test_takeover_round_trip_through_the_cli(seeded_home: Path, capsys: pytest.C
 
     orch = Orchestrator(load_settings())
     try:
-        state = orch.graph.get_state({"configurable": {"thread_id": CONV}})
+        config: RunnableConfig = {"configurable": {"thread_id": CONV}}
+        state = orch.graph.get_state(config)
         assert not state.interrupts
         # the next turn continued the checkpointed conversation: turn 2 after the released turn 1
         assert [h["seq"] for h in state.values["history"]] == [1, 2]
-        history = list(orch.graph.get_state_history({"configurable": {"thread_id": CONV}}))
+        history = list(orch.graph.get_state_history(config))
         resolutions = [
             (s.values.get("handoff") or {}).get("resolution")
             for s in history
@@ -185,7 +187,7 @@ def test_a_new_message_before_anyone_claims_is_answered_and_keeps_its_place_in_t
     orch: Orchestrator,
 ) -> None:
     first = orch.ask("I want to talk to a person", customer_id="C1001")
-    config = {"configurable": {"thread_id": first.conversation_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": first.conversation_id}}
     assert orch.graph.get_state(config).interrupts
     (before,) = takeover.queue(orch)
 
@@ -239,3 +241,5 @@ def test_operator_commands_explain_bad_ids_and_names(
     assert code == 0 and "no conversation is waiting" in table
     code, _, err = cli(capsys, "release", "conv-nope")
     assert code == 3 and "not in the operator queue" in err
+    code, _, err = cli(capsys, "reply", "conv-nope", " ")
+    assert code == 2 and "the reply is empty" in err

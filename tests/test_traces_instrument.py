@@ -212,7 +212,7 @@ def test_reroute_is_a_transfer_from_department_to_department(
     assert technical.attributes[N.TASK_ATTEMPT] == 1
     assert reroute.start_time >= billing.end_time and technical.start_time >= reroute.end_time
     (root,) = by_name(spans, "invoke_workflow")
-    assert (root.attributes[N.TURN_DISPATCHES], root.attributes[N.TURN_REROUTES]) == (1, 1)
+    assert (root.attributes[N.TURN_DISPATCHES], root.attributes[N.TURN_REROUTES]) == (2, 1)
     # a reroute inside the turn still resolves on first contact
     assert (root.attributes[N.TURN_FCR], root.attributes[N.TURN_FCR_ISSUES]) == (True, 1)
 

@@ -56,7 +56,7 @@ def test_list_filters(recorded: tuple[TraceStore, dict[str, str]]) -> None:
         ids["simple"],
     ]  # newest first
     busy = next(t for t in turns if t.trace_id == ids["busy"])
-    assert (busy.dispatches, busy.reroutes, busy.escalations, busy.customer_transfers) == (3, 1, 1, 1)
+    assert (busy.dispatches, busy.reroutes, busy.escalations, busy.customer_transfers) == (4, 1, 1, 1)
     assert (busy.transfers, busy.issues, busy.status, busy.fcr) == (5, 3, "partial", False)
     # a failed department is contained: the turn itself did not fail (stats count it per department)
     assert next(t for t in turns if t.trace_id == ids["failed"]).error is False
@@ -84,7 +84,7 @@ def test_show_renders_the_tree_with_handoffs_and_decisions(
     lines = render_tree(roots)
     text = "\n".join(lines)
     assert lines[0].startswith("invoke_workflow")
-    assert "status=partial" in lines[0] and "dispatches=3 reroutes=1 escalations=1" in lines[0]
+    assert "status=partial" in lines[0] and "dispatches=4 reroutes=1 escalations=1" in lines[0]
     assert "supervisor -> billing (dispatch, task turn-2-1)" in text
     assert "billing -> technical (reroute, task turn-2-1)" in text
     assert "compliance -> human (escalation, human, task turn-2-2, customer_request)" in text

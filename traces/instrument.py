@@ -293,7 +293,8 @@ class SpanHandle:
     def _on_end(self) -> None:
         """Subclasses write their summary attributes here, just before the span ends."""
 
-    def end(self) -> None:
+    def end(self, end_ns: int | None = None) -> None:
+        """End the span now, or at `end_ns` (time.time_ns()) for work that finished earlier."""
         if self._ended:
             return
         self._ended = True
@@ -302,7 +303,7 @@ class SpanHandle:
         except Exception as exc:
             warn_limited("on-end", "telemetry: could not finish span attributes: %r", exc)
         try:
-            self.span.end()
+            self.span.end(end_time=end_ns)
         except Exception as exc:
             warn_limited("end-span", "telemetry: could not end a span: %r", exc)
 
@@ -343,7 +344,7 @@ class TurnHandle(SpanHandle):
         tel: Telemetry | None,
         *,
         conversation_id: str,
-        turn_id: str,
+        turn_id: str | None,
         message: str | None,
         parent: Any,
     ) -> None:
@@ -436,7 +437,8 @@ class TurnHandle(SpanHandle):
         with self._lock:
             issues = list(self.issues.values())
             totals = {
-                N.TURN_DISPATCHES: self.counts[N.KIND_DISPATCH],
+                # every handoff to a department, first dispatch or reroute: the routing record's count
+                N.TURN_DISPATCHES: self.counts[N.KIND_DISPATCH] + self.counts[N.KIND_REROUTE],
                 N.TURN_REROUTES: self.counts[N.KIND_REROUTE],
                 N.TURN_ESCALATIONS: self.counts[N.KIND_ESCALATION],
                 N.TURN_CUSTOMER_TRANSFERS: self.counts["customer_transfer"],
@@ -578,9 +580,18 @@ class TakeoverHandle(SpanHandle):
         self.sla_s = float(attrs[N.TAKEOVER_SLA_S])
         super().__init__(tel, N.SPAN_TAKEOVER, attrs, parent, start_ns=start_ns)
 
-    def set_latency(self, *, takeover_latency_ms: float, queue_wait_ms: float | None = None) -> bool:
-        """Record how long the customer waited for a human; returns whether the SLA was breached."""
-        breached = takeover_latency_ms / 1000.0 > self.sla_s
+    def set_latency(
+        self,
+        *,
+        takeover_latency_ms: float,
+        queue_wait_ms: float | None = None,
+        sla_breached: bool | None = None,
+    ) -> bool:
+        """Record how long the customer waited for a human; returns whether the SLA was breached.
+
+        `sla_breached` defaults to latency > SLA; pass the queue's own verdict so both agree.
+        """
+        breached = takeover_latency_ms / 1000.0 > self.sla_s if sla_breached is None else sla_breached
         self.set_many(
             {
                 N.TAKEOVER_LATENCY_MS: round(float(takeover_latency_ms), 3),
@@ -618,11 +629,14 @@ def turn_span(
     tel: Telemetry | None,
     *,
     conversation_id: str,
-    turn_id: str,
+    turn_id: str | None,
     message: str | None = None,
     parent: Any = None,
 ) -> TurnHandle:
-    """Root span `invoke_workflow` of one turn. `message` is captured only with content capture on."""
+    """Root span `invoke_workflow` of one turn. `message` is captured only with content capture on.
+
+    `turn_id` may be None when the id is made later; then set it with ``.set(N.TURN_ID, ...)``.
+    """
     return TurnHandle(tel, conversation_id=conversation_id, turn_id=turn_id, message=message, parent=parent)
 
 

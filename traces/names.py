@@ -36,6 +36,15 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # content capture only
 GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # metric attribute: input | output
+OP_CHAT: Final = "chat"
+SPAN_CHAT_PREFIX: Final = "chat "  # + model name
+
+# -- crossdesk.llm.* (chat spans of the optional LLM path) ------------------------------
+LLM_STEP: Final = "crossdesk.llm.step"  # supervisor | departments | composer
+LLM_ATTEMPTS: Final = "crossdesk.llm.attempts"
+LLM_COST_USD: Final = "crossdesk.llm.cost_usd"
 
 OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_INVOKE_AGENT: Final = "invoke_agent"
@@ -49,7 +58,7 @@ TARGET_TYPES: Final = (TARGET_AGENT, TARGET_HUMAN, TARGET_WORKFLOW)
 
 # -- crossdesk.turn.* (root span) ----------------------------------------------------
 TURN_ID: Final = "crossdesk.turn.id"
-TURN_DISPATCHES: Final = "crossdesk.turn.dispatches"
+TURN_DISPATCHES: Final = "crossdesk.turn.dispatches"  # department runs: first dispatches + reroutes
 TURN_REROUTES: Final = "crossdesk.turn.reroutes"
 TURN_ESCALATIONS: Final = "crossdesk.turn.escalations"
 TURN_CUSTOMER_TRANSFERS: Final = "crossdesk.turn.customer_transfers"
@@ -126,12 +135,18 @@ METRIC_ESCALATIONS: Final = "crossdesk.escalations"
 METRIC_REROUTES: Final = "crossdesk.reroutes"
 METRIC_TAKEOVER_LATENCY: Final = "crossdesk.takeover.latency"
 METRIC_DEPARTMENT_LATENCY: Final = "crossdesk.department.latency"
+METRIC_GEN_AI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_GEN_AI_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_LLM_COST: Final = "crossdesk.llm.cost"
+METRIC_LLM_FALLBACKS: Final = "crossdesk.llm.fallbacks"
 
 # metric attribute keys (short, low cardinality)
 M_KIND: Final = "kind"
 M_STATUS: Final = "status"
 M_DEPARTMENT: Final = "department"
 M_SLA_BREACHED: Final = "sla_breached"
+M_STEP: Final = "step"
+M_REASON: Final = "reason"
 
 
 def transfer_span_name(target: str) -> str:

@@ -98,8 +98,8 @@ class TurnSummary:
 
     @property
     def transfers(self) -> int:
-        """Every handoff: dispatches, reroutes and escalations."""
-        return self.dispatches + self.reroutes + self.escalations
+        """Every handoff: to departments (dispatches, reroutes included) and to humans (escalations)."""
+        return self.dispatches + self.escalations
 
     def to_json(self) -> dict[str, Any]:
         return {

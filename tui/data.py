@@ -1,8 +1,8 @@
 """The console's read model: plain functions that query the database and return frozen dataclasses.
 
-No Textual here. Every read goes through `read_rows` (or the trace store on a
-read-only engine), so the console never takes SQLite's write lock and never
-waits for a turn that is being written.
+No Textual here. Pass the read-only engine (`orchestrator.db.reader`): every
+read goes through `read_rows` or the trace store on it, so the console never
+takes SQLite's write lock and never waits for a turn that is being written.
 """
 
 from __future__ import annotations
@@ -32,27 +32,6 @@ QUEUE_LIMIT = 300  # recent conversations listed besides every one waiting for a
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def read_engine(url: str) -> Engine:
-    """An engine for reads only. On SQLite it leaves out the application's BEGIN IMMEDIATE hook
-    (a read would otherwise queue behind every turn being written) and refuses writes."""
-    from orchestrator.db import make_engine
-
-    if not url.startswith("sqlite"):
-        return make_engine(url)
-    from sqlalchemy import create_engine, event
-
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA query_only=ON")
-        cur.close()
-
-    return engine
 
 
 # ---------------------------------------------------------------- the queue

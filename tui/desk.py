@@ -30,9 +30,8 @@ class Desk:
     """One operator at one database. Thread-safe: the console calls it from worker threads."""
 
     def __init__(self, settings: Settings, operator: str, *, orchestrator: Orchestrator | None = None) -> None:
-        from orchestrator.db import create_schema, make_engine
+        from orchestrator.db import create_schema, make_engine, reader
         from orchestrator.takeover import _check_operator
-        from tui.data import read_engine
 
         self.settings = settings
         self.operator = _check_operator(operator)
@@ -43,7 +42,7 @@ class Desk:
         self._own_engine = orchestrator is None
         self.engine: Engine = orchestrator.engine if orchestrator is not None else make_engine(self.url)
         create_schema(self.engine)  # a fresh database shows an empty queue, not an error
-        self.reader: Engine = read_engine(self.url)
+        self.reader: Engine = reader(self.engine)  # the console's reads take no write lock
         self._plugins: Any = None
         self.simulator: Simulator | None = None
         self._sim_orch: Orchestrator | None = None
@@ -124,6 +123,5 @@ class Desk:
             self._sim_orch.close()
         if self._owns_orch and self._orch is not None:
             self._orch.close()
-        self.reader.dispose()
         if self._own_engine:
             self.engine.dispose()

@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "reply",
     "release",
     "tui",
+    "serve",
+    "worker",
 )
 # commands registered by another command's module (imported once, for the first of them listed)
 REGISTERED_BY = {"takeover": "queue", "reply": "queue", "release": "queue"}

@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
         "--min-transfers",
         type=int,
         metavar="N",
-        help="only turns with at least N transfers (dispatches + reroutes + escalations)",
+        help="only turns with at least N transfers (department handoffs incl. reroutes, plus escalations)",
     )
     p_list.add_argument("--status", help="only turns with this status (resolved, partial, needs_human, ...)")
     p_list.add_argument("--limit", type=int, default=50, help="at most this many turns (default 50)")

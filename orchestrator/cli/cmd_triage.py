@@ -66,15 +66,21 @@ def run(args: argparse.Namespace) -> int:
     router = Router.load_or_fit(plugins.intents(), settings.router_path)
     decomposer = Decomposer(router, threshold=settings.confidence_threshold)
     out = sys.stdout
-    batch: list[tuple[int, str, Any]] = []
+    # rows keep input order: an unusable line waits in the batch next to the good ones
+    batch: list[tuple[int, str | None, Any, str | None]] = []
     errors = 0
 
     def flush() -> None:
-        results = decomposer.decompose_many([t for _, t, _ in batch])
-        for (n, _, ident), d in zip(batch, results, strict=True):
+        results = iter(decomposer.decompose_many([t for _, t, _, err in batch if err is None and t is not None]))
+        for n, text, ident, error in batch:
             row: dict[str, Any] = {"line": n}
             if ident is not None:
                 row["id"] = ident
+            if error is not None or text is None:
+                row["error"] = error
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                continue
+            d = next(results)
             row.update(
                 tasks=[
                     {"department": t.department, "intent": t.intent, "confidence": round(t.confidence, 4),
@@ -100,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 error = str(exc)
         if error is not None or text is None:
             errors += 1
-            out.write(json.dumps({"line": n, "id": ident, "error": error}, ensure_ascii=False) + "\n")
-            continue
-        batch.append((n, text, ident))
+        batch.append((n, text, ident, error))
         if len(batch) >= BATCH:
             flush()
     if batch:

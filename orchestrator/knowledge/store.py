@@ -27,6 +27,7 @@ from orchestrator.knowledge.models import ALL_JURISDICTIONS, Article, ArticleIn,
 from orchestrator.knowledge.reads import raw_cursor, read_rows
 from orchestrator.knowledge.stemmer import fold, porter
 from plugins.contracts import ArticleHit
+from traces.current import current_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,21 @@ class KnowledgeStore:
         articles for that jurisdiction, its parent region and "*". Scores are
         positive, higher is better, and comparable only within one result list.
         """
+        tel = current_telemetry()
+        if tel is None:
+            return self._search(query, department, jurisdiction, k, on)
+        # inside a traced turn: a `retrieve` span under the department run (query text only
+        # with content capture on, masked)
+        from traces.instrument import retrieve_span
+
+        with retrieve_span(tel, department=department, query=query) as span:
+            hits = self._search(query, department, jurisdiction, k, on)
+            span.set_hits(hits)
+        return hits
+
+    def _search(
+        self, query: str, department: str | None, jurisdiction: str | None, k: int, on: date | None
+    ) -> list[ArticleHit]:
         terms = query_terms(query)
         if not terms or k <= 0:
             return []

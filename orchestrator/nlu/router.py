@@ -1,9 +1,11 @@
 """Route a sub-issue to (department, intent) with a calibrated probability.
 
 Two views of the text are combined: a logistic regression on wordllama's
-static embeddings (meaning) and a naive Bayes model on word and character
-n-grams (exact wording, and Chinese, which the embedding tokenizer covers
-poorly). Their mix weight and a softmax temperature are fitted on
+static embeddings (meaning) and a linear SVM on word and character n-grams
+(exact wording, and Chinese, which the embedding tokenizer covers poorly). The
+SVM replaced a naive Bayes model: as good with a plugin's dozen examples per
+intent, and on Banking77's 10k labelled queries it lifts intent accuracy from
+91.3% to 93.0% (docs/benchmarks.md). Their mix weight and a softmax temperature are fitted on
 cross-validated predictions, so the top probability means what it says: of the
 sub-issues routed with confidence 0.8, about 80% go to the right intent.
 
@@ -39,14 +41,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when features, model or training change: cached routers are then refitted.
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 MAX_CHARS = 1000  # a sub-issue longer than this is classified on its first part
 _MAX_TOKENS = 256
 _FOLDS = 4
 _LR_C = 10.0
-_NB_ALPHA = 0.3
-_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+_SVM_C = 1.0
+# SVM margins are about ten times smaller than the embedding model's logits
+_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 _NO_CLASS = -30.0  # logit for a class a cross-validation fold never saw
+_NO_CLASS_MARGIN = -3.0  # the same, as an SVM margin
+_BIG = 3000  # above this many examples: fewer folds and a sample for the mix fit (training time)
 CACHE_KEEP = 8  # cached routers kept per folder (one per set of intents seen lately)
 
 
@@ -224,7 +229,7 @@ class _Model:
     word: Any  # TfidfVectorizer
     char: Any  # TfidfVectorizer
     lr: Any  # LogisticRegression on embeddings
-    nb: Any  # ComplementNB on n-grams
+    svm: Any  # LinearSVC on n-grams
     weight: float
     temperature: float
     info: dict[str, Any] = field(default_factory=dict)
@@ -249,25 +254,33 @@ def _vectorizers(texts: Sequence[str]) -> tuple[Any, Any]:
 
 def _fit_parts(emb: np.ndarray, grams: Any, y: np.ndarray) -> tuple[Any, Any]:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.naive_bayes import ComplementNB
+    from sklearn.svm import LinearSVC
 
     lr = LogisticRegression(C=_LR_C, max_iter=3000)
     lr.fit(emb, y)
-    nb = ComplementNB(alpha=_NB_ALPHA)
-    nb.fit(grams, y)
-    return lr, nb
+    svm = LinearSVC(C=_SVM_C, random_state=0)  # liblinear shuffles: fix it so training is repeatable
+    svm.fit(grams, y)
+    return lr, svm
 
 
-def _scores(lr: Any, nb: Any, emb: np.ndarray, grams: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class LR logits and NB log-probabilities, with columns for every class index."""
+def _columns(scores: np.ndarray, classes: np.ndarray, n_rows: int, n_classes: int, fill: float) -> np.ndarray:
+    """Decision values with a column for every class index (a fold may miss some classes)."""
     import numpy as np
 
-    a = np.full((emb.shape[0], n_classes), _NO_CLASS)
-    b = np.full((emb.shape[0], n_classes), _NO_CLASS)
-    a[:, lr.classes_] = lr.decision_function(emb).reshape(emb.shape[0], -1)
-    if len(lr.classes_) == 2:  # binary LR returns one column: the logit of classes_[1]
-        a[:, lr.classes_[0]] = 0.0
-    b[:, nb.classes_] = nb.predict_log_proba(grams)
+    out = np.full((n_rows, n_classes), fill)
+    scores = scores.reshape(n_rows, -1)
+    if len(classes) == 2:  # binary models return one column: the score of classes[1]
+        out[:, classes[0]], out[:, classes[1]] = -scores[:, 0] / 2, scores[:, 0] / 2
+    else:
+        out[:, classes] = scores
+    return out
+
+
+def _scores(lr: Any, svm: Any, emb: np.ndarray, grams: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class LR logits and SVM margins, with columns for every class index."""
+    n = emb.shape[0]
+    a = _columns(lr.decision_function(emb), lr.classes_, n, n_classes, _NO_CLASS)
+    b = _columns(svm.decision_function(grams), svm.classes_, n, n_classes, _NO_CLASS_MARGIN)
     return a, b
 
 
@@ -284,22 +297,25 @@ def _train(texts: Sequence[str], y: Sequence[int], classes: list[tuple[str, str]
         emb = embed(norm)
         word, char = _vectorizers(norm)
         grams = _ngrams(norm, word, char)
-        lr, nb = _fit_parts(emb, grams, labels)
+        lr, svm = _fit_parts(emb, grams, labels)
         # held-out scores for the mix weight and temperature: the training fit is overconfident
         counts = np.bincount(labels, minlength=len(classes))
         smallest = int(counts[counts > 0].min())
+        folds = _FOLDS if len(norm) <= _BIG else _FOLDS - 1
         if smallest >= 2:
-            splitter: Any = StratifiedKFold(n_splits=min(_FOLDS, smallest), shuffle=True, random_state=0)
+            splitter: Any = StratifiedKFold(n_splits=min(folds, smallest), shuffle=True, random_state=0)
         else:
-            splitter = KFold(n_splits=_FOLDS, shuffle=True, random_state=0)
+            splitter = KFold(n_splits=folds, shuffle=True, random_state=0)
         oof_a = np.zeros((len(norm), len(classes)))
         oof_b = np.zeros_like(oof_a)
         for train_idx, test_idx in splitter.split(emb, labels):
-            f_lr, f_nb = _fit_parts(emb[train_idx], grams[train_idx], labels[train_idx])
+            f_lr, f_svm = _fit_parts(emb[train_idx], grams[train_idx], labels[train_idx])
             oof_a[test_idx], oof_b[test_idx] = _scores(
-                f_lr, f_nb, emb[test_idx], grams[test_idx], len(classes)
+                f_lr, f_svm, emb[test_idx], grams[test_idx], len(classes)
             )
-        weight, temperature = _fit_mix(oof_a, oof_b, labels)
+        # two parameters need no more than a few thousand rows
+        rows = np.random.default_rng(0).permutation(len(norm))[:_BIG]
+        weight, temperature = _fit_mix(oof_a[rows], oof_b[rows], labels[rows])
     held_out = np.exp(_log_softmax((oof_a + weight * oof_b) / temperature))
     languages: dict[str, int] = {}
     for text in texts:
@@ -326,7 +342,7 @@ def _train(texts: Sequence[str], y: Sequence[int], classes: list[tuple[str, str]
         rel["ece"],
         info["fit_seconds"],
     )
-    return _Model(classes, word, char, lr, nb, weight, temperature, info)
+    return _Model(classes, word, char, lr, svm, weight, temperature, info)
 
 
 def _check_intents(intents: Sequence[tuple[str, Intent]]) -> None:
@@ -571,7 +587,7 @@ class Router:
         with _one_blas_thread():
             emb = embed(norm)
             grams = _ngrams(norm, m.word, m.char)
-            a, b = _scores(m.lr, m.nb, emb, grams, len(m.classes))
+            a, b = _scores(m.lr, m.svm, emb, grams, len(m.classes))
         return np.exp(_log_softmax((a + m.weight * b) / m.temperature))
 
     def familiarity(self, texts: Sequence[str]) -> list[float]:

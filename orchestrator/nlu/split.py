@@ -15,7 +15,7 @@ from dataclasses import dataclass
 MAX_SPANS = 12
 MIN_WORDS = 3  # a sentence shorter than this is attached to a neighbour
 # a plain "and"/"y" joins clauses of one request far more often than it starts a new one
-MIN_WORDS_WEAK = 4
+MIN_WORDS_WEAK = 3
 _WINDOW = 400  # enough characters to count a handful of words without scanning 100 KB
 
 
@@ -158,7 +158,7 @@ def _clauses(
         if left:
             out.append(left)
         seg_start = m.end()
-        if m.group("soft") is not None and soft_starts is not None:
+        if m.group("strong") is None and soft_starts is not None:
             soft_starts.add(seg_start)
     last = _trim(text, seg_start, end)
     if last:

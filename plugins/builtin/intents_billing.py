@@ -115,7 +115,7 @@ INTENTS: tuple[Intent, ...] = (
             "why is your conversion rate different from Google",
             "which currencies can I hold in my account",
             "do you support Swiss francs as a currency?",
-            "the exchange rate applied when I withdrew cash in Thailand is not the one in the app",
+            "the exchange rate applied when I withdrew cash in Thailand was worse than the market rate",
             "how do you calculate the USD to EUR rate on card payments",
             "can I have a GBP balance as well as euros",
             "wrong conversion rate on my hotel payment, I was charged way more dollars than expected",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +24,11 @@ NEAREST = 3  # a department's score: mean similarity of its 3 nearest examples
 # another department is clearly closer: it scores at least this, and this many times ours
 CLOSER_FLOOR = 0.3
 CLOSER_RATIO = 1.5
+# ... or, when the text has none of our cue words, a weaker lead will do
+CLOSER_FLOOR_NO_CUE = 0.2
+CLOSER_RATIO_NO_CUE = 2.0
+# a third-party department's best article outscoring ours this many times makes the text theirs
+KB_RATIO = 2.0
 # a text this unlike our examples, with none of our cue words, is about something else
 UNLIKE = 0.08
 # below this, a third-party department's articles matching best means the text is theirs
@@ -111,12 +115,12 @@ class Verdict:
 
 
 def _article_owner(knowledge: KnowledgeAPI, text: str, own: str) -> str | None:
-    """A non-built-in department whose articles match best, when none of ours is among the best."""
+    """A non-built-in department whose articles match far better than ours, if any."""
     hits = [h for h in knowledge.search(text, k=3) if h.department != GENERAL]
-    departments: Sequence[str] = [h.department for h in hits]
-    if departments and departments[0] not in BUILTIN and own not in departments:
-        return departments[0]
-    return None
+    if not hits or hits[0].department in BUILTIN:
+        return None
+    ours = max((h.score for h in hits if h.department == own), default=0.0)
+    return hits[0].department if hits[0].score >= KB_RATIO * ours else None
 
 
 def judge(own: str, text: str, knowledge: KnowledgeAPI | None = None) -> Verdict:
@@ -129,11 +133,16 @@ def judge(own: str, text: str, knowledge: KnowledgeAPI | None = None) -> Verdict
     best = max((d for d in scores if d != own), key=scores.__getitem__)
     if scores[best] >= CLOSER_FLOOR and scores[best] > CLOSER_RATIO * mine:
         return Verdict(False, best, "reads like another department's examples")
+    no_cue = cue_scores(text).get(own, 0) == 0
+    if no_cue and scores[best] >= CLOSER_FLOOR_NO_CUE and scores[best] > CLOSER_RATIO_NO_CUE * mine:
+        return Verdict(False, best, "reads like another department's examples")
     if len(words(text)) < MIN_WORDS:
         return Verdict(True)
-    if mine < UNLIKE and cue_scores(text).get(own, 0) == 0:
+    if mine < UNLIKE and no_cue:
         theirs = _article_owner(knowledge, text, own) if knowledge is not None else None
-        return Verdict(False, theirs or (best if scores[best] >= UNLIKE else None), "unlike anything we handle")
+        return Verdict(
+            False, theirs or (best if scores[best] >= UNLIKE else None), "unlike anything we handle"
+        )
     if mine < KB_CHECK_BELOW and knowledge is not None:
         theirs = _article_owner(knowledge, text, own)
         if theirs is not None:

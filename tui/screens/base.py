@@ -32,6 +32,8 @@ def describe_error(exc: BaseException) -> str:
 class Loaded(Message):
     """Data a background load fetched for the screen; `what` names the load."""
 
+    bubble = False  # for the screen that asked, no one else
+
     def __init__(self, what: str, data: Any) -> None:
         super().__init__()
         self.what = what
@@ -39,6 +41,8 @@ class Loaded(Message):
 
 
 class LoadFailed(Message):
+
+    bubble = False  # for the screen that asked, no one else
     def __init__(self, what: str, error: str) -> None:
         super().__init__()
         self.what = what
@@ -47,6 +51,8 @@ class LoadFailed(Message):
 
 class ActionDone(Message):
     """An operator action finished: `result` on success, `error` (a sentence) otherwise."""
+
+    bubble = False  # for the screen that asked, no one else
 
     def __init__(self, verb: str, conversation_id: str, result: dict[str, Any] | None, error: str | None) -> None:
         super().__init__()

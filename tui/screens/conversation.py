@@ -121,25 +121,24 @@ def _task_lines(turn: TurnView) -> Table:
     return grid
 
 
-def _policy_lines(turn: TurnView) -> list[Text]:
-    out = []
+def _policy_lines(turn: TurnView) -> Table | None:
+    """Policy decisions of the turn: per stage, each matched rule with its effect and why it matched."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(width=9, no_wrap=True, style="#8a8a8a")
+    grid.add_column(no_wrap=True, style="#87d7af", max_width=36)
+    grid.add_column(ratio=1)
+    rows = 0
     for p in turn.policy:
-        if not p.rules and not p.denials:
-            continue
         for rule in p.rules:
-            line = Text.assemble(
-                ("§ ", "#87d7af"),
-                (f"{p.stage:<8}", "#8a8a8a"),
-                (rule.id, "#87d7af"),
-                (f" [{', '.join(rule.effects)}]", "#8a8a8a"),
-                f" {rule.description}",
-            )
+            what = Text.assemble((f"[{', '.join(rule.effects)}] ", "#8a8a8a"), rule.description)
             if rule.why:
-                line.append(f"  when {'; '.join(rule.why)}", style="#6c6c6c")
-            out.append(line)
+                what.append(f" (when {'; '.join(rule.why)})", style="#6c6c6c")
+            grid.add_row(f"§ {p.stage}", rule.id, what)
+            rows += 1
         for denial in p.denials:
-            out.append(Text(f"§ {p.stage:<8}denied: {denial}", style="#ff5f5f"))
-    return out
+            grid.add_row(f"§ {p.stage}", Text("denied", style="#ff5f5f"), Text(denial, style="#ff5f5f"))
+            rows += 1
+    return grid if rows else None
 
 
 def turns(detail: ConversationDetail) -> RenderableType:
@@ -161,7 +160,9 @@ def turns(detail: ConversationDetail) -> RenderableType:
             head.append(f"  trace {turn.trace_id[:8]}", style="#6c6c6c")
         parts.append(head)
         parts.append(_task_lines(turn))
-        parts.extend(_policy_lines(turn))
+        policy = _policy_lines(turn)
+        if policy is not None:
+            parts.append(policy)
         if turn.handoff_reasons:
             parts.append(Text("☎ to a person: " + "; ".join(turn.handoff_reasons), style="#ff5f5f"))
         parts.append(Text(""))

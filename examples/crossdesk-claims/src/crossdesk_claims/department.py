@@ -15,6 +15,8 @@ from crossdesk_claims.intents import INTENTS
 NAME = "claims"
 SIGN_IN = "Could you sign in, or tell me your customer id, so I can find your insurance claims?"
 PAYOUT_DAYS = "3 to 5 business days"
+# intents that read or change the customer's own claims; cover and documents questions need no sign-in
+ACCOUNT_INTENTS = frozenset({"file_claim", "claim_status", "claim_payout"})
 
 
 class ClaimsDepartment:
@@ -38,7 +40,7 @@ class ClaimsDepartment:
         # a message without anything about insurance was misrouted: hand it back so it is rerouted
         if handler is None or not is_claims_text(task.text):
             return run.result("not_mine")
-        if task.intent != "coverage_question" and task.intent != "claim_documents" and ctx.customer is None:
+        if task.intent in ACCOUNT_INTENTS and ctx.customer is None:
             return run.result("needs_info", question=SIGN_IN)
         return handler(run)
 

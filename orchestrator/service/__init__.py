@@ -1,0 +1,1 @@
+"""Service mode: the HTTP API (`crossdesk serve`) and broker workers (`crossdesk worker`)."""

@@ -1,0 +1,114 @@
+"""Unit tests of the supervisor graph's nodes and routing functions, called directly."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.types import Send
+
+from orchestrator import graph
+from orchestrator.state import merge_results
+from orchestrator.supervisor import carry_over, is_follow_up
+from plugins.contracts import Task
+
+
+def task(tid: str, department: str, intent: str = "x", start: int = 0, **extra: Any) -> dict[str, Any]:
+    data = Task(id=tid, text=f"text of {tid}", span=(start, start + 5), department=department, intent=intent,
+                confidence=0.9).model_dump(mode="json")
+    data.update(extra)
+    return data
+
+
+def result(tid: str, department: str, status: str, attempt: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"task_id": tid, "department": department, "status": status, "reply": f"{department} says",
+            "attempt": attempt, "actions": [], "knowledge": [], "notes": [], **extra}
+
+
+def base_state(**kw: Any) -> dict[str, Any]:
+    state = {"conversation_id": "c1", "turn_id": "t", "seq": 1, "message": "m", "started_at": time.time(),
+             "customer": None, "jurisdiction": "EU", "history": [], "decomposition": {}, "plan": [],
+             "unclear": [], "results": [], "policy": {}, "handoff": None}
+    state.update(kw)
+    return state
+
+
+def test_results_reducer_accumulates_and_none_resets() -> None:
+    assert merge_results([{"a": 1}], [{"b": 2}]) == [{"a": 1}, {"b": 2}]
+    assert merge_results([{"a": 1}], None) == []
+
+
+def test_intake_starts_a_fresh_turn_numbered_after_the_history() -> None:
+    update = graph.intake(base_state(history=[{"seq": 1}, {"seq": 2}]), svc=None)  # type: ignore[arg-type]
+    assert update["seq"] == 3
+    assert update["results"] is None and update["plan"] == [] and update["handoff"] is None
+
+
+def test_route_plan_sends_one_department_run_per_task_in_parallel() -> None:
+    state = base_state(plan=[task("t1", "billing"), task("t2", "technical"), task("t3", "compliance")])
+    sends = graph.route_plan(state)  # type: ignore[arg-type]
+    assert isinstance(sends, list) and all(isinstance(s, Send) for s in sends)
+    assert [s.arg["department"] for s in sends] == ["billing", "technical", "compliance"]
+    assert all(s.node == "department" for s in sends)
+
+
+def test_route_plan_goes_straight_to_compose_with_nothing_to_dispatch() -> None:
+    assert graph.route_plan(base_state(plan=[])) == "compose"  # type: ignore[arg-type]
+
+
+def test_reroute_picks_the_suggested_department_once() -> None:
+    class Svc:
+        class settings:  # noqa: N801
+            max_reroutes = 2
+
+        class plugins:  # noqa: N801
+            departments = {"billing": 1, "technical": 1, "compliance": 1}
+
+    plan = [task("t1", "technical", alternatives=[["billing", "double_charge", 0.2]])]
+    state = base_state(plan=plan, results=[result("t1", "technical", "not_mine", suggest="compliance")])
+    update = graph.reconcile(state, Svc)  # type: ignore[arg-type]
+    assert [r["department"] for r in update["reroutes"]] == ["compliance"]
+    assert update["reroutes"][0]["attempt"] == 1
+    # once compliance also declines, the next candidate is the router's alternative
+    state["results"].append(result("t1", "compliance", "not_mine", attempt=1))
+    update = graph.reconcile(state, Svc)  # type: ignore[arg-type]
+    assert [r["department"] for r in update["reroutes"]] == ["billing"]
+
+
+def test_record_counts_dispatches_reroutes_escalations_and_transfers() -> None:
+    plan = [task("t1", "technical"), task("t2", "billing", start=10)]
+    results = [
+        result("t1", "technical", "not_mine"),
+        result("t2", "billing", "needs_human", reason="refund above the limit"),
+        result("t1", "compliance", "resolved", attempt=1),
+    ]
+    state = base_state(plan=plan, results=results)
+    state["handoff"] = graph.build_handoff(state)  # type: ignore[arg-type]
+    record = graph.build_record(state)  # type: ignore[arg-type]
+    assert record["counts"] == {"dispatches": 3, "reroutes": 1, "escalations": 1, "customer_transfers": 1}
+    assert record["status"] == "needs_human"
+    assert [t["departments_tried"] for t in record["tasks"]] == [["technical", "compliance"], ["billing"]]
+    assert len(record["handoff"]["summary"]) <= graph.SUMMARY_MAX_CHARS
+
+
+def test_handoff_summary_never_exceeds_300_characters() -> None:
+    plan = [task(f"t{i}", "billing", intent="a_very_long_intent_name_" * 3) for i in range(30)]
+    results = [result(f"t{i}", "billing", "needs_human") for i in range(30)]
+    state = base_state(plan=plan, results=results, customer={"id": "C1001"})
+    handoff = graph.build_handoff(state)  # type: ignore[arg-type]
+    assert handoff is not None and len(handoff["summary"]) <= 300
+
+
+def test_follow_up_inherits_the_open_task_of_the_previous_turn() -> None:
+    history = [{"tasks": [{"id": "t1", "department": "billing", "intent": "double_charge", "confidence": 0.9,
+                           "status": "resolved", "entities": {"transaction_ids": ["TX-1"]}}]}]
+    unclear = task("t1", "technical", intent="app_error", confidence=0.2)
+    plan, left = carry_over({"tasks": [], "unclear": [unclear]}, history, "and the other charge?")
+    assert left == []
+    assert plan[0]["department"] == "billing" and plan[0]["intent"] == "double_charge"
+    assert plan[0]["entities"]["transaction_ids"] == []  # "the other" charge is not the same one
+
+
+def test_a_long_unrelated_message_is_not_a_follow_up() -> None:
+    assert is_follow_up("and the other charge?")
+    assert not is_follow_up("I would like to understand the fee schedule for international transfers " * 3)
