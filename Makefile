@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # the demo keeps its database next to the checkout, not in the user's data folder
 DEMO_HOME := $(CURDIR)/.crossdesk
 
-.PHONY: demo test lint typecheck bench clean install
+.PHONY: demo test test-postgres lint typecheck bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# the database-touching tests again on PostgreSQL (each test in its own database; they skip when
+# no server answers at CROSSDESK_TEST_PG_URL, default the local one)
+PG_TESTS := tests/test_stores_both_databases.py tests/test_takeover.py tests/test_service.py \
+	tests/test_workers.py tests/test_policy_integration.py tests/test_isolation.py tests/test_scenarios.py \
+	tests/test_cli_policy.py tests/test_plugin_hooks.py
+
+test-postgres: $(VENV)/.installed-dev
+	CROSSDESK_TEST_DB=postgres $(BIN)/python -m pytest -q -m "not slow" $(PG_TESTS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -109,7 +109,9 @@ def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
                 svc.decomposer, state, history[-HISTORY_FOR_DEPARTMENTS:]
             )
         else:
-            decomposition = svc.decomposer.decompose(state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:])
+            decomposition = svc.decomposer.decompose(
+                state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:]
+            )
         dumped = decomposition.model_dump(mode="json")
         plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
         plan.sort(key=lambda t: t["span"][0])
@@ -209,7 +211,11 @@ def compose(state: TurnState, svc: Services) -> dict[str, Any]:
         if svc.llm is not None:
             reply, composed = svc.llm.compose(state, reply)
             span.set_reply(reply, fragments=len(plan) + len(unclear))
-            return {"reply": reply, "handoff": handoff, "llm": {**(state.get("llm") or {}), "composer": composed}}
+            return {
+                "reply": reply,
+                "handoff": handoff,
+                "llm": {**(state.get("llm") or {}), "composer": composed},
+            }
         span.set_reply(reply, fragments=len(plan) + len(unclear))
     return {"reply": reply, "handoff": handoff}
 

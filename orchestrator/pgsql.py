@@ -49,7 +49,7 @@ def postgres_checkpointer(url: str, *, max_size: int = 16) -> tuple[Any, Any]:
     with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (lock_key("crossdesk-checkpointer"),))
         try:
-            PostgresSaver(conn).setup()  # type: ignore[arg-type]
+            PostgresSaver(conn).setup()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key("crossdesk-checkpointer"),))
     pool = ConnectionPool(

@@ -353,7 +353,7 @@ class Orchestrator:
         # buffered spans are written before the process ends; shared telemetry stays open for others
         if self._owns_telemetry and _release_telemetry(self.telemetry):
             self.telemetry.shutdown()
-        else:
+        elif not self.telemetry.closed:
             self.telemetry.force_flush()
         self._owns_telemetry = False
         if self._checkpoint_conn is not None:

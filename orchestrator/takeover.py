@@ -361,7 +361,8 @@ _LIST_HINT = "`crossdesk queue` lists the conversations waiting for an operator"
 # ---------------------------------------------------------------- operator actions
 
 
-def _check_operator(operator: str | None) -> str:
+def check_operator(operator: str | None) -> str:
+    """The operator's name, trimmed; a clear InputError when it is empty or odd."""
     name = (operator or "").strip()
     if not _OPERATOR.match(name):
         raise InputError(
@@ -387,7 +388,7 @@ def _open_or_fail(session: Session, conversation_id: str) -> TakeoverEntry:
 def claim(target: Any, conversation_id: str, operator: str, *, now: datetime | None = None) -> dict[str, Any]:
     """Take a queued conversation. Stores the takeover latency (claimed - flagged) and marks an SLA
     breach. Claiming again as the same operator changes nothing; another operator is refused."""
-    name = _check_operator(operator)
+    name = check_operator(operator)
     with Session(_engine(target)) as session:
         entry = _open_or_fail(session, conversation_id)
         if entry.status == TAKEN:
@@ -438,7 +439,7 @@ def _claimed_by(entry: TakeoverEntry, operator: str | None, what: str) -> str:
             f"conversation {entry.conversation_id} is waiting in the queue and nobody has taken it over; "
             f"take it over before you {what}: crossdesk takeover {entry.conversation_id} --operator NAME"
         )
-    if operator is not None and _check_operator(operator) != entry.claimed_by:
+    if operator is not None and check_operator(operator) != entry.claimed_by:
         raise TakeoverError(
             f"conversation {entry.conversation_id} is taken over by {entry.claimed_by}, not {operator.strip()}; "
             f"only {entry.claimed_by} can {what}"
@@ -585,3 +586,6 @@ def _with_operator(entry: TakeoverEntry, turns: int) -> TurnOutcome:
         "latency_ms": 0.0,
     }
     return TurnOutcome(conversation_id=entry.conversation_id, reply="", record=record)
+
+
+_check_operator = check_operator  # the name the console first imported

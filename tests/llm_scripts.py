@@ -25,8 +25,16 @@ def orchestrator(
     return Orchestrator(load_settings(), llm_models=models)
 
 
-def issue(text: str, department: str, intent: str, confidence: float = 0.9, **entities: Any) -> dict[str, Any]:
-    return {"text": text, "department": department, "intent": intent, "confidence": confidence, "entities": entities}
+def issue(
+    text: str, department: str, intent: str, confidence: float = 0.9, **entities: Any
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "department": department,
+        "intent": intent,
+        "confidence": confidence,
+        "entities": entities,
+    }
 
 
 def plan(*issues: dict[str, Any], **flags: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +23,18 @@ from orchestrator.runtime import Orchestrator
 MESSAGE = "StreamFlix charged me twice this week and I can't log in to the app"
 PLAN = {
     "sub_issues": [
-        {"text": "StreamFlix charged me twice this week", "department": "billing", "intent": "double_charge", "confidence": 0.93},
-        {"text": "I can't log in to the app", "department": "technical", "intent": "login_problem", "confidence": 0.88},
+        {
+            "text": "StreamFlix charged me twice this week",
+            "department": "billing",
+            "intent": "double_charge",
+            "confidence": 0.93,
+        },
+        {
+            "text": "I can't log in to the app",
+            "department": "technical",
+            "intent": "login_problem",
+            "confidence": 0.88,
+        },
     ],
     "out_of_scope": [],
     "wants_human": False,
@@ -68,7 +79,11 @@ class FakeOpenAI:
         return {
             "content": None,
             "tool_calls": [
-                {"id": f"call_{name}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                {
+                    "id": f"call_{name}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
             ],
         }
 
@@ -97,24 +112,27 @@ def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Fak
                     tokens_out = len(json.dumps(message)) // 4
                     with fake.lock:
                         fake.usage.append((tokens_in, tokens_out))
-                    status, payload = 200, {
-                        "id": f"chatcmpl-{len(fake.requests)}",
-                        "object": "chat.completion",
-                        "created": 1_700_000_000,
-                        "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", **message},
-                                "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-                            }
-                        ],
-                        "usage": {
-                            "prompt_tokens": tokens_in,
-                            "completion_tokens": tokens_out,
-                            "total_tokens": tokens_in + tokens_out,
+                    status, payload = (
+                        200,
+                        {
+                            "id": f"chatcmpl-{len(fake.requests)}",
+                            "object": "chat.completion",
+                            "created": 1_700_000_000,
+                            "model": body["model"],
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", **message},
+                                    "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                                }
+                            ],
+                            "usage": {
+                                "prompt_tokens": tokens_in,
+                                "completion_tokens": tokens_out,
+                                "total_tokens": tokens_in + tokens_out,
+                            },
                         },
-                    }
+                    )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -169,7 +187,11 @@ def test_openai_provider_end_to_end(seeded_home: Any, openai_server: Callable[..
     assert set(refund_tool["function"]["parameters"]["properties"]) == {"transaction_id", "reason", "amount"}
     # the action's result went back to the model as a tool message answering its call
     tool_msgs = [m for r in billing for m in r["messages"] if m["role"] == "tool"]
-    assert tool_msgs and tool_msgs[0]["tool_call_id"] == "call_refund" and '"ok": true' in tool_msgs[0]["content"]
+    assert (
+        tool_msgs
+        and tool_msgs[0]["tool_call_id"] == "call_refund"
+        and '"ok": true' in tool_msgs[0]["content"]
+    )
     assert set(fake.keys) == {"Bearer sk-test-local"}
     # the tokens in the record are the ones the server reported
     assert len(fake.requests) == 5 == rec["llm"]["calls"]
@@ -180,17 +202,17 @@ def test_openai_provider_end_to_end(seeded_home: Any, openai_server: Callable[..
 
 def test_a_503_from_the_server_is_retried(seeded_home: Any, openai_server: Callable[..., FakeOpenAI]) -> None:
     fake = openai_server(fail_first=1)
-    from pathlib import Path
-
-    Path("crossdesk.toml").write_text('[llm]\nbackoff_s = 0\ndepartments = "embedded"\ncomposer = "embedded"\n')
+    Path("crossdesk.toml").write_text(
+        '[llm]\nbackoff_s = 0\ndepartments = "embedded"\ncomposer = "embedded"\n'
+    )
     orch = Orchestrator(load_settings())
     try:
-        out = orch.ask("I can't log in to the app", customer_id="C1008")
+        out = orch.ask(MESSAGE, customer_id="C1001")
     finally:
         orch.close()
     assert len(fake.requests) == 2  # the failed try and the retry
     assert out.record["llm"]["fallback"] == [] and out.record["llm"]["by_step"]["supervisor"]["path"] == "llm"
-    assert out.record["tasks"][0]["intent"] == "login_problem"
+    assert [t["intent"] for t in out.record["tasks"]] == ["double_charge", "login_problem"]
 
 
 def test_a_provider_off_this_machine_is_unreachable_in_tests(
@@ -206,5 +228,6 @@ def test_a_provider_off_this_machine_is_unreachable_in_tests(
     finally:
         orch.close()
     reasons = {f["reason"] for f in out.record["llm"]["fallback"]}
-    assert reasons == {"provider_error: APIConnectionError"}
+    (reason,) = reasons
+    assert reason.startswith("provider_error:") and "ConnectionError" in reason
     assert out.record["llm"]["path"] == "embedded" and out.reply

@@ -104,9 +104,13 @@ def test_the_embedded_path_is_untouched_without_a_model(seeded_home: Any) -> Non
     assert [t["department"] for t in out.record["tasks"]] == ["billing", "technical"]
 
 
-def test_a_cited_article_the_model_was_not_given_is_dropped(seeded_home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cited_article_the_model_was_not_given_is_dropped(
+    seeded_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def invented(request: Request) -> Any:
-        return final_reply("resolved", "Reset it here [KB-MADE-UP] and see [KB-ALSO-FAKE].", article_ids=["KB-MADE-UP"])
+        return final_reply(
+            "resolved", "Reset it here [KB-MADE-UP] and see [KB-ALSO-FAKE].", article_ids=["KB-MADE-UP"]
+        )
 
     sup = plan(issue("I can't log in to the app", "technical", "login_problem"))
     model = ScriptedChatModel(handler=routed(sup, {"technical": [invented]}))
@@ -167,7 +171,9 @@ def test_a_model_that_obeys_an_injection_cannot_refund_beyond_policy(
     assert '"refused_by_policy"' in str(result.content)
 
 
-def test_an_action_with_invalid_arguments_never_runs(seeded_home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_action_with_invalid_arguments_never_runs(
+    seeded_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sup = plan(issue("StreamFlix charged me twice this week", "billing", "double_charge"))
     model = ScriptedChatModel(
         handler=routed(
@@ -201,9 +207,7 @@ def test_invalid_structure_falls_back_to_the_embedded_decomposer(
 ) -> None:
     # a quote that is not in the message: the plan cannot be mapped onto what the customer wrote
     bad = plan(issue("please close my account forever", "compliance", "account_closure"))
-    model = ScriptedChatModel(
-        handler=routed(bad, {"billing": [cite_first()], "technical": [cite_first()]})
-    )
+    model = ScriptedChatModel(handler=routed(bad, {"billing": [cite_first()], "technical": [cite_first()]}))
     orch = orchestrator(monkeypatch, {MODEL: model})
     try:
         out = orch.ask(TWO_PROBLEMS, customer_id="C1001")
@@ -232,7 +236,9 @@ def test_an_unknown_intent_is_invalid_structure(seeded_home: Any, monkeypatch: p
 
 def test_a_transient_provider_error_is_retried(seeded_home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     sup = plan(issue("I can't log in to the app", "technical", "login_problem"))
-    model = ScriptedChatModel(script=[ProviderDown("overloaded")], handler=routed(sup, {"technical": [cite_first()]}))
+    model = ScriptedChatModel(
+        script=[ProviderDown("overloaded")], handler=routed(sup, {"technical": [cite_first()]})
+    )
     orch = orchestrator(monkeypatch, {MODEL: model}, COSTS)
     try:
         out = orch.ask("I can't log in to the app", customer_id="C1008")
@@ -247,16 +253,26 @@ def test_a_provider_that_stays_down_still_gets_the_customer_an_answer(
     seeded_home: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = ScriptedChatModel(handler=lambda r: ProviderDown("overloaded"))
-    orch = orchestrator(monkeypatch, {MODEL: model}, COSTS.replace("backoff_s = 0", "backoff_s = 0\nretries = 1"))
+    orch = orchestrator(
+        monkeypatch, {MODEL: model}, COSTS.replace("backoff_s = 0", "backoff_s = 0\nretries = 1")
+    )
     try:
         out = orch.ask(TWO_PROBLEMS, customer_id="C1001")
     finally:
         orch.close()
     rec = out.record
-    assert [(t["department"], t["status"]) for t in rec["tasks"]] == [("billing", "resolved"), ("technical", "resolved")]
+    assert [(t["department"], t["status"]) for t in rec["tasks"]] == [
+        ("billing", "resolved"),
+        ("technical", "resolved"),
+    ]
     assert len(refunds(orch, "TX-1001-SUBB")) == 1  # the embedded billing department did its job
     steps = {(f["step"], f.get("department")) for f in rec["llm"]["fallback"]}
-    assert steps == {("supervisor", None), ("departments", "billing"), ("departments", "technical"), ("composer", None)}
+    assert steps == {
+        ("supervisor", None),
+        ("departments", "billing"),
+        ("departments", "technical"),
+        ("composer", None),
+    }
     assert all(f["reason"] == "provider_error: ProviderDown (HTTP 503)" for f in rec["llm"]["fallback"])
     assert rec["llm"]["path"] == "embedded"
     # every step tried once and retried once
@@ -268,7 +284,7 @@ def test_a_slow_model_times_out_and_the_embedded_path_answers(
     seeded_home: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = ScriptedChatModel(handler=lambda r: "too late", sleep_s=1.0)
-    toml = "[llm]\ntimeout_s = 0.2\nretries = 0\nbackoff_s = 0\ndepartments = \"embedded\"\ncomposer = \"embedded\"\n"
+    toml = '[llm]\ntimeout_s = 0.2\nretries = 0\nbackoff_s = 0\ndepartments = "embedded"\ncomposer = "embedded"\n'
     orch = orchestrator(monkeypatch, {MODEL: model}, toml)
     try:
         out = orch.ask("I can't log in to the app", customer_id="C1008")
@@ -314,7 +330,9 @@ def test_a_composer_rewrite_that_invents_an_amount_is_refused(
 ) -> None:
     sup = plan(issue("I can't log in to the app", "technical", "login_problem"))
     model = ScriptedChatModel(
-        handler=routed(sup, {"technical": [cite_first()]}, composer=lambda r: r.human + " You also get 50 EUR credit.")
+        handler=routed(
+            sup, {"technical": [cite_first()]}, composer=lambda r: r.human + " You also get 50 EUR credit."
+        )
     )
     orch = orchestrator(monkeypatch, {MODEL: model})
     try:
@@ -365,4 +383,27 @@ def test_personal_data_is_masked_before_it_goes_to_the_provider(
     assert "[email]" in sent and "****3000" in sent
     # the model quoted the masked message; the tasks still hold the customer's own words
     texts = [t["text"] for t in out.record["tasks"]]
-    assert texts == ["Please update my email to lena.h@example.org", "stop charging IBAN DE89370400440532013000"]
+    assert texts == [
+        "Please update my email to lena.h@example.org",
+        "stop charging IBAN DE89370400440532013000",
+    ]
+
+
+def test_the_department_model_is_grounded_in_case_notes_and_articles(
+    seeded_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sup = plan(issue("I can't log in and my card is declined", "technical", "login_problem"))
+    model = ScriptedChatModel(
+        handler=routed(sup, {"technical": [cite_first(text="Your account is on hold")]})
+    )
+    orch = orchestrator(monkeypatch, {MODEL: model})
+    try:
+        out = orch.ask("I can't log in and my card is declined", customer_id="C1007")
+    finally:
+        orch.close()
+    (request,) = [r for r in model.requests if "You are the technical department" in r.system]
+    assert "Case notes (newest first):" in request.human
+    assert "compliance/kyc_hold AC-1007-EUR" in request.human  # the KYC hold another department recorded
+    assert "Account AC-1007-EUR: EUR, kyc_hold" in request.human
+    (task,) = out.record["tasks"]
+    assert task["knowledge"] and f"- [{task['knowledge'][0]}]" in request.human

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
 CHANNEL = "channel-token-0123456789"
 OPERATOR = "operator-token-0123456789"
@@ -187,14 +187,22 @@ def test_operator_takeover_reply_and_release(client: TestClient) -> None:
     assert res.json()["wants_human"] is True
     queue = client.get("/v1/queue", headers=auth(OPERATOR)).json()
     assert [q["conversation_id"] for q in queue] == ["conv-h"]
-    claimed = client.post("/v1/conversations/conv-h/takeover", json={"operator": "alice"}, headers=auth(OPERATOR))
+    claimed = client.post(
+        "/v1/conversations/conv-h/takeover", json={"operator": "alice"}, headers=auth(OPERATOR)
+    )
     assert claimed.status_code == 200 and claimed.json()["claimed_by"] == "alice"
     other = client.post("/v1/conversations/conv-h/takeover", json={"operator": "bob"}, headers=auth(OPERATOR))
     assert other.status_code == 409 and "alice" in other.json()["error"]
     # while claimed, the customer's message goes to the operator, not to automation
     during = post(client, "conv-h", "are you there?", "h2")
-    assert during.status_code == 200 and during.json()["status"] == "with_operator" and during.json()["reply"] == ""
-    sent = client.post("/v1/conversations/conv-h/reply", json={"text": "Hi, Alice here."}, headers=auth(OPERATOR))
+    assert (
+        during.status_code == 200
+        and during.json()["status"] == "with_operator"
+        and during.json()["reply"] == ""
+    )
+    sent = client.post(
+        "/v1/conversations/conv-h/reply", json={"text": "Hi, Alice here."}, headers=auth(OPERATOR)
+    )
     assert sent.status_code == 200 and sent.json()["operator"] == "alice"
     released = client.post("/v1/conversations/conv-h/release", json={}, headers=auth(OPERATOR))
     assert released.status_code == 200 and released.json()["status"] == "released"
@@ -246,13 +254,17 @@ def test_bad_configuration_fails_at_start_up(seeded_home: Path, monkeypatch: pyt
         create_app(load_settings())
 
 
-def test_tokens_can_come_from_crossdesk_toml(seeded_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_tokens_can_come_from_crossdesk_toml(
+    seeded_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from orchestrator.config import load_settings
     from orchestrator.service.app import create_app
 
     monkeypatch.delenv("CROSSDESK_TOKENS", raising=False)
     cfg = tmp_path / "crossdesk.toml"
-    cfg.write_text(f'[service.tokens]\n"{OPERATOR}" = {{ role = "operator", tenant = "acme" }}\n', encoding="utf-8")
+    cfg.write_text(
+        f'[service.tokens]\n"{OPERATOR}" = {{ role = "operator", tenant = "acme" }}\n', encoding="utf-8"
+    )
     with TestClient(create_app(load_settings(cfg))) as client:
         assert client.get("/v1/queue", headers=auth(OPERATOR)).status_code == 200
         assert client.get("/v1/queue", headers=auth(CHANNEL)).status_code == 401

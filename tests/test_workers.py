@@ -91,9 +91,8 @@ def test_api_in_broker_mode_waits_for_a_worker(seeded_home: Path, prefix: str) -
         orch.close()
     assert not thread.is_alive()
     assert worker.answered == 1
-    from orchestrator.service.requests import get_request
-
     from orchestrator.db import make_engine
+    from orchestrator.service.requests import get_request
 
     engine = make_engine(load_settings().database_url)
     assert get_request(engine, "/b1")["worker"] == "w-test"  # type: ignore[index]
@@ -109,8 +108,17 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow
 def test_killing_a_worker_mid_load_loses_nothing_and_answers_nothing_twice(
-    seeded_home: Path, prefix: str, tmp_path: Path
+    prefix: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from conftest import pg_database
+
+    # workers in production share PostgreSQL: so do these, whatever CROSSDESK_TEST_DB says
+    for url in pg_database(request.getfixturevalue("seeded_pg_template")):
+        monkeypatch.setenv("CROSSDESK_DB_URL", url)
+        _kill_test(prefix, tmp_path)
+
+
+def _kill_test(prefix: str, tmp_path: Path) -> None:
     from sqlmodel import Session, col, select
 
     from orchestrator.config import load_settings
@@ -196,3 +204,48 @@ def test_killing_a_worker_mid_load_loses_nothing_and_answers_nothing_twice(
             for n, r in enumerate(sorted((r for r in rows if r.conversation_id == conv), key=lambda r: r.id)):
                 assert r.response is not None and r.response["turn_id"] == records[n].id
     engine.dispose()
+
+
+def test_a_checkpoint_behind_the_database_is_caught_up_before_the_next_turn(orch: Any) -> None:
+    """A worker killed after its turn committed but before the graph's last checkpoint: the next
+    turn still gets the next number and sees the lost turn in its history."""
+    from sqlalchemy import text
+    from sqlmodel import Session, col, select
+
+    from orchestrator.records import TurnRecord
+    from orchestrator.service.requests import TurnRunner, open_request
+
+    runner = TurnRunner(orch, "w1")
+    texts = ["I was charged twice", "How do I reset my password?", "What are your transfer fees?"]
+    for n, said in enumerate(texts[:2]):
+        payload = {
+            "conversation_id": "cu",
+            "text": said,
+            "customer_id": "C1001" if n == 0 else None,
+            "jurisdiction": None,
+        }
+        open_request(orch.engine, f"/cu-{n}", payload)
+        assert runner.run(f"/cu-{n}")["status"] == "done"
+    config = {"configurable": {"thread_id": "cu"}}
+    before_finalize = next(s for s in orch.graph.get_state_history(config) if s.next == ("finalize",))
+    writes = "writes" if orch.settings.is_sqlite else "checkpoint_writes"
+    with orch.engine.begin() as conn:  # drop what the graph saved from turn 2's finalize on
+        for sql in (
+            "DELETE FROM checkpoints WHERE thread_id = 'cu' AND checkpoint_id > :c",
+            f"DELETE FROM {writes} WHERE thread_id = 'cu' AND checkpoint_id >= :c",
+        ):
+            conn.execute(text(sql), {"c": before_finalize.config["configurable"]["checkpoint_id"]})
+    assert len(orch.graph.get_state(config).values["history"]) == 1
+    open_request(
+        orch.engine,
+        "/cu-2",
+        {"conversation_id": "cu", "text": texts[2], "customer_id": None, "jurisdiction": None},
+    )
+    assert runner.run("/cu-2")["status"] == "done"
+    history = orch.graph.get_state(config).values["history"]
+    assert [h["message"] for h in history] == texts
+    with Session(orch.engine) as s:
+        seqs = s.exec(
+            select(TurnRecord.seq).where(TurnRecord.conversation_id == "cu").order_by(col(TurnRecord.seq))
+        )
+        assert list(seqs) == [1, 2, 3]

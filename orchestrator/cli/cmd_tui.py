@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+DEFAULT_RATE = 2.0
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tui", help="open the operator console: queue, takeover, traces, metrics, knowledge")
@@ -14,7 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--simulate", action="store_true", help="simulated customers write in, so the console is alive for a demo"
     )
     p.add_argument(
-        "--rate", type=float, default=2.0, metavar="N", help="simulated messages per second (default 2; with --simulate)"
+        "--rate",
+        type=float,
+        metavar="N",
+        help=f"simulated messages per second (default {DEFAULT_RATE:g}; with --simulate)",
     )
     p.add_argument(
         "--operator",
@@ -39,15 +44,11 @@ def _default_operator() -> str:
 def run_tui(args: argparse.Namespace) -> int:
     from orchestrator.errors import InputError
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise InputError(
-            "crossdesk tui draws a full-screen console and needs a terminal, but its input or output is "
-            "redirected; run it in a terminal (for scripts use `crossdesk queue`, `crossdesk traces`)"
-        )
-    if args.simulate and not 0 < args.rate <= 200:
-        raise InputError(f"--rate {args.rate:g} is out of range; give 0 < N <= 200 messages per second")
-    if args.rate != 2.0 and not args.simulate:
+    if args.rate is not None and not args.simulate:
         raise InputError("--rate sets the simulator's pace; add --simulate to start simulated customers")
+    rate = DEFAULT_RATE if args.rate is None else args.rate
+    if not 0 < rate <= 200:
+        raise InputError(f"--rate {rate:g} is out of range; give 0 < N <= 200 messages per second")
 
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -63,6 +64,11 @@ def run_tui(args: argparse.Namespace) -> int:
                 f"--db {args.db!r} is not a database URL; use e.g. sqlite:///path/to/crossdesk.db "
                 "or postgresql+psycopg://user@host/crossdesk"
             ) from None
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError(
+            "crossdesk tui draws a full-screen console and needs a terminal, but its input or output is "
+            "redirected; run it in a terminal (for scripts use `crossdesk queue`, `crossdesk traces`)"
+        )
     overrides = {"db_url": args.db} if args.db else {}
     settings = load_settings(**overrides)
     operator = args.operator if args.operator is not None else _default_operator()
@@ -79,7 +85,7 @@ def run_tui(args: argparse.Namespace) -> int:
             "check --db (or CROSSDESK_DB_URL) and that the server is running"
         ) from exc
     try:
-        CrossdeskApp(desk, simulate_rate=args.rate if args.simulate else None).run()
+        CrossdeskApp(desk, simulate_rate=rate if args.simulate else None).run()
     finally:
         desk.close()
     return 0

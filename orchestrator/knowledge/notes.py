@@ -45,6 +45,7 @@ class Notes:
         self.conversation_id = conversation_id
         self.department = department
         self.customer_id = customer_id
+        self.written: list[CaseNote] = []  # this run's notes, for the department result and the record
 
     def for_customer(
         self, customer_id: str, *, kind: str | None = None, limit: int = DEFAULT_LIMIT
@@ -83,7 +84,9 @@ class Notes:
             created_at=utcnow(),
         )
         self.session.add(row)
-        return to_case_note(row)
+        note = to_case_note(row)
+        self.written.append(note)
+        return note
 
     def _newest(self, stmt: Any, limit: int) -> list[CaseNote]:
         stmt = stmt.order_by(col(CaseNoteRow.created_at).desc(), col(CaseNoteRow.id).desc()).limit(limit)

@@ -203,7 +203,7 @@ def jurisdiction_scope(jurisdiction: str) -> list[str]:
 PG_TSV_COLUMN = "search_tsv"
 PG_TSV_INDEX = "ix_kb_article_search_tsv"
 # the weights ts_rank_cd gives to D (body), C (unused), B (tags) and A (title): BM25_WEIGHTS scaled to 1
-PG_RANK_WEIGHTS = "{%s, 0, %s, 1}" % (BM25_WEIGHTS[1] / BM25_WEIGHTS[0], BM25_WEIGHTS[2] / BM25_WEIGHTS[0])
+PG_RANK_WEIGHTS = f"{{{BM25_WEIGHTS[1] / BM25_WEIGHTS[0]}, 0, {BM25_WEIGHTS[2] / BM25_WEIGHTS[0]}, 1}}"
 _PG_DDL = (
     f"ALTER TABLE kb_article ADD COLUMN IF NOT EXISTS {PG_TSV_COLUMN} tsvector GENERATED ALWAYS AS ("
     "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "

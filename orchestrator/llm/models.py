@@ -7,7 +7,6 @@ Each provider package is an optional extra (`pip install 'crossdesk[openai]'`, `
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import ConfigError
@@ -35,11 +34,10 @@ def _provider_kwargs(ref: ModelRef, cfg: LlmConfig) -> dict[str, Any]:
     return {}
 
 
-def build_model(ref: ModelRef, cfg: LlmConfig, environ: Mapping[str, str] | None = None) -> BaseChatModel:
-    """One chat model, or a ConfigError that says what to install or set."""
-    env = os.environ if environ is None else environ
+def build_model(ref: ModelRef, cfg: LlmConfig) -> BaseChatModel:
+    """One chat model, or a ConfigError that says what to install or set. Keys come from the environment."""
     package, extra, key_var = PROVIDERS.get(ref.provider, (f"the {ref.provider} integration", "", None))
-    if key_var is not None and not env.get(key_var):
+    if key_var is not None and not os.environ.get(key_var):
         raise ConfigError(
             f'the model {ref.spec} needs an API key in {key_var}; set it, or set llm.model = "embedded" '
             "(or unset CROSSDESK_LLM_MODEL) to stay offline"
@@ -60,6 +58,6 @@ def build_model(ref: ModelRef, cfg: LlmConfig, environ: Mapping[str, str] | None
         raise ConfigError(f"cannot use the model {ref.spec}: {exc}") from exc
 
 
-def build_models(cfg: LlmConfig, environ: Mapping[str, str] | None = None) -> dict[str, BaseChatModel]:
+def build_models(cfg: LlmConfig) -> dict[str, BaseChatModel]:
     """ "provider:model" -> chat model, one per distinct model the steps use."""
-    return {ref.spec: build_model(ref, cfg, environ) for ref in cfg.models()}
+    return {ref.spec: build_model(ref, cfg) for ref in cfg.models()}

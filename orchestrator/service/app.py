@@ -114,7 +114,9 @@ class Service:
         if self.aredis is None:
             import redis.asyncio as aredis
 
-            self.aredis = aredis.Redis.from_url(self.svc.redis_url, decode_responses=True, max_connections=512)
+            self.aredis = aredis.Redis.from_url(
+                self.svc.redis_url, decode_responses=True, max_connections=512
+            )
         return self.aredis
 
     def enqueue(self, rid: str, conversation_id: str) -> None:
@@ -151,7 +153,9 @@ def _payload(conversation_id: str, body: MessageIn, service: Service) -> dict[st
     from orchestrator.runtime import _CONVERSATION_ID, JURISDICTIONS, clean_message
 
     if not _CONVERSATION_ID.match(conversation_id):
-        raise InputError(f"conversation id {conversation_id!r} is not valid; use letters, digits and . _ : - (max 128)")
+        raise InputError(
+            f"conversation id {conversation_id!r} is not valid; use letters, digits and . _ : - (max 128)"
+        )
     text = clean_message(body.text, service.settings.max_message_chars)
     jurisdiction = body.jurisdiction.upper() if body.jurisdiction else None
     if jurisdiction is not None and jurisdiction not in JURISDICTIONS:
@@ -159,7 +163,12 @@ def _payload(conversation_id: str, body: MessageIn, service: Service) -> dict[st
     customer = body.customer_id.strip() if body.customer_id else None
     if customer:
         service.orch.customer(customer)  # raises NotFoundError with what to do
-    return {"conversation_id": conversation_id, "text": text, "customer_id": customer, "jurisdiction": jurisdiction}
+    return {
+        "conversation_id": conversation_id,
+        "text": text,
+        "customer_id": customer,
+        "jurisdiction": jurisdiction,
+    }
 
 
 def _answer(row: dict[str, Any], replayed: bool, key: str) -> JSONResponse:
@@ -247,7 +256,9 @@ def create_app(
             except Exception as exc:
                 checks["broker"] = f"failing: {type(exc).__name__}"
         ready = not any(v.startswith("failing") for v in checks.values())
-        return JSONResponse({"ready": ready, "mode": svc.mode, "checks": checks}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "mode": svc.mode, "checks": checks}, status_code=200 if ready else 503
+        )
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_p: Annotated[Principal, Depends(ANYONE)]) -> JSONResponse:
@@ -342,7 +353,9 @@ def create_app(
         rid = req.request_id(principal.tenant, key)
         row = await run_in_threadpool(req.get_request, state.engine, rid)
         if row is None or row["conversation_id"] != conversation_id:
-            raise NotFoundError(f"no message with Idempotency-Key {key!r} in conversation {conversation_id!r}")
+            raise NotFoundError(
+                f"no message with Idempotency-Key {key!r} in conversation {conversation_id!r}"
+            )
         if row["status"] == PENDING:
             return _pending(conversation_id, key, rid)
         return _answer(row, True, key)
@@ -400,7 +413,9 @@ def create_app(
 
     @app.post("/v1/conversations/{conversation_id}/release", tags=["operators"], responses=_ERRORS)
     async def release(
-        conversation_id: str, principal: Annotated[Principal, Depends(OPERATOR)], body: ReleaseIn | None = None
+        conversation_id: str,
+        principal: Annotated[Principal, Depends(OPERATOR)],
+        body: ReleaseIn | None = None,
     ) -> dict[str, Any]:
         """Hand the conversation back to automation; its paused turn resumes from the checkpoint."""
         from orchestrator.takeover import release as do_release
@@ -417,7 +432,9 @@ def create_app(
         from policies.audit import verify
 
         if principal.tenant is not None:
-            raise StarletteHTTPException(403, "the audit log spans every tenant; use an auditor token without a tenant")
+            raise StarletteHTTPException(
+                403, "the audit log spans every tenant; use an auditor token without a tenant"
+            )
         report = await run_in_threadpool(verify, state.engine)
         data = report.as_dict()
         return JSONResponse(data, status_code=200 if data["ok"] else 409)
@@ -436,7 +453,9 @@ def conversation_view(engine: Any, conversation_id: str) -> dict[str, Any]:
         if conv is None:
             raise NotFoundError(f"conversation {conversation_id!r} not found")
         turns = session.exec(
-            select(TurnRecord).where(TurnRecord.conversation_id == conversation_id).order_by(col(TurnRecord.seq))
+            select(TurnRecord)
+            .where(TurnRecord.conversation_id == conversation_id)
+            .order_by(col(TurnRecord.seq))
         ).all()
         return {
             "id": conv.id,

@@ -58,11 +58,15 @@ def connect(url: str) -> Any:
 
     from orchestrator.config import ConfigError
 
-    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30)
+    client = redis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30
+    )
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ConfigError(f"the broker at {url} does not answer ({exc}); start Redis or fix CROSSDESK_REDIS_URL") from exc
+        raise ConfigError(
+            f"the broker at {url} does not answer ({exc}); start Redis or fix CROSSDESK_REDIS_URL"
+        ) from exc
     return client
 
 
@@ -95,7 +99,11 @@ class Leases:
         """Say this worker is alive and renew its leases; returns the partitions it lost."""
         now = time.time()
         self.client.zadd(self.keys.workers, {self.worker: now})
-        lost = {p for p in self.owned if not self._renew(keys=[self.keys.lease(p)], args=[self.worker, self.lease_ms])}
+        lost = {
+            p
+            for p in self.owned
+            if not self._renew(keys=[self.keys.lease(p)], args=[self.worker, self.lease_ms])
+        }
         self.owned -= lost
         return lost
 

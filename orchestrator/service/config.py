@@ -70,7 +70,9 @@ def _principal(token: str, spec: Any, where: str) -> tuple[str, Principal]:
         raise ConfigError(f"{where}: tenant {tenant!r} is not valid; use letters, digits and . _ - (max 100)")
     token = token.strip()
     if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"{where}: a token is shorter than {MIN_TOKEN_CHARS} characters; use a long random one")
+        raise ConfigError(
+            f"{where}: a token is shorter than {MIN_TOKEN_CHARS} characters; use a long random one"
+        )
     name = str(spec.get("name") or f"{role}-{token_digest(token)[:8]}")
     return token_digest(token), Principal(role=role, tenant=str(tenant) if tenant else None, name=name)
 
@@ -95,7 +97,7 @@ def load_service_settings(settings: Settings, **overrides: Any) -> ServiceSettin
     tokens: dict[str, Principal] = {}
     table = section.pop("tokens", {}) or {}
     if not isinstance(table, dict):
-        raise ConfigError("[service] tokens must be a table: [service.tokens] then TOKEN = \"ROLE[:TENANT]\"")
+        raise ConfigError('[service] tokens must be a table: [service.tokens] then TOKEN = "ROLE[:TENANT]"')
     for token, spec in table.items():
         digest, principal = _principal(str(token), spec, "[service.tokens]")
         tokens[digest] = principal

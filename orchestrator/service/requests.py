@@ -113,13 +113,17 @@ def mark_enqueued(engine: Any, rid: str) -> None:
         session.commit()
 
 
-def finish(engine: Any, rid: str, status: str, http_status: int, response: dict[str, Any], worker: str) -> bool:
+def finish(
+    engine: Any, rid: str, status: str, http_status: int, response: dict[str, Any], worker: str
+) -> bool:
     """Close a pending request; False when it was closed already (the first answer stands)."""
     with Session(engine) as session:
         res = session.exec(
             update(ServiceRequest)
             .where(col(ServiceRequest.id) == rid, col(ServiceRequest.status) == PENDING)
-            .values(status=status, http_status=http_status, response=response, worker=worker, finished_at=utcnow())
+            .values(
+                status=status, http_status=http_status, response=response, worker=worker, finished_at=utcnow()
+            )
         )
         session.commit()
         return bool(res.rowcount)
@@ -175,10 +179,79 @@ class _Running:
 _running: ContextVar[_Running | None] = ContextVar("crossdesk_service_request", default=None)
 
 
+def catch_up_checkpoint(orch: Orchestrator, conversation_id: str) -> int:
+    """Add turns the database has but the checkpoint lacks to the conversation's history; returns how many.
+
+    The turn record commits before the graph writes its last checkpoint, so a worker killed
+    between the two leaves a checkpoint one turn behind: without this, the next turn would
+    reuse that turn's number and miss it from the conversation's context."""
+    from sqlmodel import select
+
+    from orchestrator.records import Conversation, Message, TurnRecord
+
+    with Session(orch.reader) as session:
+        conv = session.get(Conversation, conversation_id)
+        if conv is None or not conv.turns:
+            return 0
+        config: Any = {"configurable": {"thread_id": conversation_id}}
+        history = orch.graph.get_state(config).values.get("history") or []
+        last = int(history[-1].get("seq", 0)) if history else 0
+        if conv.turns <= last:
+            return 0
+        records = session.exec(
+            select(TurnRecord)
+            .where(TurnRecord.conversation_id == conversation_id, col(TurnRecord.seq) > last)
+            .order_by(col(TurnRecord.seq))
+        ).all()
+        entries = []
+        for rec in records:
+            said = {
+                m.role: m.text
+                for m in session.exec(
+                    select(Message).where(Message.turn_id == rec.id).order_by(col(Message.id))
+                )
+            }
+            entries.append(
+                {
+                    "seq": rec.seq,
+                    "turn_id": rec.id,
+                    "message": said.get("customer", ""),
+                    "reply": said.get("assistant", ""),
+                    "tasks": [
+                        {
+                            k: t.get(k)
+                            for k in (
+                                "id",
+                                "text",
+                                "department",
+                                "intent",
+                                "confidence",
+                                "entities",
+                                "status",
+                            )
+                        }
+                        for t in rec.record.get("tasks", [])
+                    ],
+                }
+            )
+    if entries:
+        log.warning(
+            "conversation %s: checkpoint was %s turn(s) behind the database; caught up",
+            conversation_id,
+            len(entries),
+        )
+        orch.graph.update_state(config, {"history": entries}, as_node="finalize")
+    return len(entries)
+
+
 def record_answer(session: Session, state: Any, record: dict[str, Any]) -> None:
     """Recorder writer: mark the running request answered, in the turn's own transaction."""
     run = _running.get()
-    if run is None or state.get("conversation_id") != run.conversation_id or state.get("message") != run.message:
+    if (
+        run is None
+        or state.get("conversation_id") != run.conversation_id
+        or state.get("message") != run.message
+    ):
         return  # not a turn started by a TurnRunner (a CLI turn, a resume after release)
     from orchestrator.runtime import TurnOutcome
 
@@ -227,6 +300,7 @@ class TurnRunner:
         current = get_request(engine, rid)
         if current is None or current["status"] != PENDING:
             return current or {}
+        catch_up_checkpoint(self.orch, payload["conversation_id"])
         run = _Running(rid, payload["conversation_id"], payload["text"], self.worker)
         token = _running.set(run)
         try:

@@ -11,8 +11,12 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(description="what the customer wrote", examples=["I was charged twice for my plan"])
-    customer_id: str | None = Field(default=None, description="the customer, e.g. C1001; needed on a new conversation")
-    jurisdiction: str | None = Field(default=None, description="EU, UK, US-CA, US, CN or SG when no customer is known")
+    customer_id: str | None = Field(
+        default=None, description="the customer, e.g. C1001; needed on a new conversation"
+    )
+    jurisdiction: str | None = Field(
+        default=None, description="EU, UK, US-CA, US, CN or SG when no customer is known"
+    )
 
 
 class TurnReply(BaseModel):

@@ -72,7 +72,12 @@ class Worker:
     # ---------------------------------------------------------------- main loop
 
     def run(self) -> int:
-        log.info("worker %s started (%s partitions, lease %ss)", self.name, self.svc.partitions, self.svc.lease_seconds)
+        log.info(
+            "worker %s started (%s partitions, lease %ss)",
+            self.name,
+            self.svc.partitions,
+            self.svc.lease_seconds,
+        )
         self.leases.heartbeat()
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
@@ -139,7 +144,9 @@ class Worker:
                     self.cursor[p] = "0"  # retry it before anything newer of this partition
                     time.sleep(min(2.0, 0.1 * 2**attempts))
                     continue
-                log.error("request %s failed %s times: answering it with an error", rid, attempts, exc_info=exc)
+                log.error(
+                    "request %s failed %s times: answering it with an error", rid, attempts, exc_info=exc
+                )
                 self.runner.give_up(rid, exc)
             pipe = self.client.pipeline()
             pipe.xack(stream, GROUP, entry_id)

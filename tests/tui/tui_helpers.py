@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,8 +37,9 @@ def span_count(engine: Any, conversation_id: str) -> int:
 
 
 def freeze_spans(engine: Any, base_ns: int) -> None:
-    """Pin span times and trace ids: each distinct timestamp of a trace becomes base + 1.5 ms per
-    rank (order and nesting kept); trace ids become 0…01, 0…02 in start order."""
+    """Pin span times and trace ids. Times are laid out from the tree (parallel department runs
+    start and end in any order): children one after another, each span 1 ms plus its children;
+    trace ids become 1111…, 2222… in start order."""
     with Session(engine) as s:
         spans = list(s.exec(select(TraceSpan)))
         traces: dict[str, list[TraceSpan]] = {}
@@ -47,13 +49,35 @@ def freeze_spans(engine: Any, base_ns: int) -> None:
         renamed = {}
         for n, trace_id in enumerate(ordered, start=1):
             group = traces[trace_id]
-            stamps = sorted({sp.start_ns for sp in group} | {sp.end_ns for sp in group})
-            rank = {ns: i for i, ns in enumerate(stamps)}
-            start = base_ns + n * 60_000_000_000
+            children: dict[str | None, list[TraceSpan]] = {}
+            ids = {sp.span_id for sp in group}
             for sp in group:
-                sp.start_ns, sp.end_ns = start + rank[sp.start_ns] * 1_500_000, start + rank[sp.end_ns] * 1_500_000
+                children.setdefault(sp.parent_id if sp.parent_id in ids else None, []).append(sp)
+
+            def siblings(kids: list[TraceSpan]) -> list[TraceSpan]:
+                # steps keep their order; department runs started together are ordered by name
+                runs = [k for k in kids if k.name.startswith("invoke_agent ")]
+                first = min((k.start_ns for k in runs), default=0)
+
+                def key(k: TraceSpan) -> tuple[int, str, str]:
+                    if k in runs:
+                        return (first, k.name, json.dumps(k.attributes, sort_keys=True, default=str))
+                    return (k.start_ns, "", "")
+
+                return sorted(kids, key=key)
+
+            def place(sp: TraceSpan, start: int) -> int:
+                cursor = start + 500_000
+                for child in siblings(children.get(sp.span_id, [])):
+                    cursor = place(child, cursor) + 500_000
+                sp.start_ns, sp.end_ns = start, max(cursor, start + 1_000_000)
                 s.add(sp)
-            renamed[trace_id] = f"{n:032x}"
+                return sp.end_ns
+
+            cursor = base_ns + n * 60_000_000_000
+            for root in siblings(children.get(None, [])):
+                cursor = place(root, cursor)
+            renamed[trace_id] = f"{n:x}" * 32
         s.commit()
         for old, new in renamed.items():
             s.execute(update(TraceSpan).where(col(TraceSpan.trace_id) == old).values(trace_id=new))

@@ -12,12 +12,12 @@ from tui.widgets.badges import fmt_ms
 
 KIND_GLYPH = {
     "turn": "◉",
-    "plan": "☰",
+    "plan": "≡",
     "handoff": "→",
     "agent": "◆",
     "policy": "§",
     "retrieve": "⌕",
-    "takeover": "☎",
+    "takeover": "▲",
     "compose": "✎",
 }
 KIND_STYLE = {
@@ -101,13 +101,15 @@ class WaterfallTable(DataTable[Text]):
         if wf is None:
             return
         width = self._width = self._bar_width()
+        # the description takes the rest of the line, so nothing scrolls sideways
+        room = max(10, self.size.width - NAME_WIDTH - width - DURATION_WIDTH - 9)
         for i, bar in enumerate(wf.bars):
             style = "#ff5f5f" if bar.status == "ERROR" else KIND_STYLE.get(bar.kind, "#d0d0d0")
             self.add_row(
                 span_label(bar),
                 bar_text(bar.offset_ms, bar.duration_ms, wf.total_ms, width, style),
                 Text(fmt_ms(bar.duration_ms), justify="right"),
-                Text(detail_text(bar), no_wrap=True, overflow="ellipsis"),
+                Text(detail_text(bar)[:room], no_wrap=True),
                 key=str(i),
             )
         if wf.bars:

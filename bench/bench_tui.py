@@ -1,0 +1,196 @@
+"""Console responsiveness under load: time from a key press to the screen showing its effect.
+
+Seeds a fresh demo database, starts the simulator in the console's process (as
+`crossdesk tui --simulate` does) at --rate messages per second, lets the queue
+fill, then drives the console headless with Textual's Pilot:
+
+  move   down/up in the queue: until a frame shows the new cursor row
+  open   enter on a conversation: until its screen has loaded and drawn it (database read in a worker)
+  switch 3 then 1 (metrics and back to the queue): until the queue is drawn again
+
+A frame is one call of the app's display step, which in a terminal writes the
+update; headless it does everything but the write. Target (issue 5): the
+console stays responsive at 20 messages per second.
+
+    .venv/bin/python bench/bench_tui.py [--rate 20] [--moves 200] [--opens 30] [--warmup 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from traces.query import percentile
+
+
+def prepare(home: Path) -> None:
+    from orchestrator.backend.seed import seed_demo
+    from orchestrator.db import create_schema, make_engine
+    from orchestrator.knowledge.loader import load_paths
+    from orchestrator.knowledge.store import KnowledgeStore
+    from plugins.manager import load_plugins
+
+    os.environ["CROSSDESK_HOME"] = str(home)
+    engine = make_engine(f"sqlite:///{home / 'crossdesk.db'}")
+    create_schema(engine)
+    seed_demo(engine)
+    load_paths(KnowledgeStore(engine), load_plugins().knowledge_paths())
+    engine.dispose()
+
+
+class Frames:
+    """Timestamps of the frames the app draws."""
+
+    def __init__(self, app: Any) -> None:
+        self.times: list[float] = []
+        draw = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                self.times.append(time.perf_counter())
+            draw(screen, renderable)
+
+        app._display = display
+
+    async def after(self, moment: float, timeout: float = 30.0) -> float:
+        """The time of the first frame drawn after `moment`."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            later = [t for t in self.times[-50:] if t >= moment]
+            if later:
+                return later[0]
+            if time.perf_counter() > deadline:
+                raise TimeoutError("no frame was drawn")
+            await asyncio.sleep(0.0005)
+
+
+async def until(check: Any, timeout: float = 30.0) -> float:
+    """Poll `check` until it is true; returns the time it first was."""
+    deadline = time.perf_counter() + timeout
+    while not check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the screen never changed")
+        await asyncio.sleep(0.0005)
+    return time.perf_counter()
+
+
+async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from textual.widgets import DataTable
+
+    from tui.screens.conversation import ConversationScreen
+    from tui.screens.queue import QueueScreen
+
+    samples: dict[str, list[float]] = {"move": [], "open": [], "switch": []}
+    async with app.run_test(size=(100, 30)) as pilot:
+        frames = Frames(app)
+        await until(lambda: app.simulator is not None, timeout=120)
+        print(f"simulator running at {args.rate:g}/s; warming up {args.warmup:g} s", file=sys.stderr)
+        await asyncio.sleep(args.warmup)
+        queue = app.screen
+        assert isinstance(queue, QueueScreen)
+        table = queue.query_one(DataTable)
+
+        key = "down"
+        for _ in range(args.moves):
+            # wander up and down the top rows (the cursor follows its conversation when rows move)
+            if table.cursor_row <= 0:
+                key = "down"
+            elif table.cursor_row >= 12:
+                key = "up"
+            before = table.cursor_row
+            t0 = time.perf_counter()
+            await pilot.press(key)
+            changed = await until(lambda b=before: table.cursor_row != b or table.row_count < 2)
+            drawn = await frames.after(changed)
+            samples["move"].append((drawn - t0) * 1000)
+
+        for _ in range(args.opens):
+            t0 = time.perf_counter()
+            await pilot.press("enter")
+            loaded = await until(lambda: isinstance(app.screen, ConversationScreen) and app.screen.detail is not None)
+            drawn = await frames.after(loaded)
+            samples["open"].append((drawn - t0) * 1000)
+            await pilot.press("escape")
+            await until(lambda: app.screen is queue)
+            await pilot.press("down")
+
+            t0 = time.perf_counter()
+            await pilot.press("3")
+            await until(lambda: app.screen is not queue)
+            await pilot.press("1")
+            shown = await until(lambda: app.screen is queue)
+            drawn = await frames.after(shown)
+            samples["switch"].append((drawn - t0) * 1000)
+        stats = app.simulator.stats()
+        rows = table.row_count
+
+    def summary(values: list[float]) -> dict[str, float]:
+        return {
+            "n": len(values),
+            "p50_ms": round(percentile(values, 50) or 0.0, 2),
+            "p99_ms": round(percentile(values, 99) or 0.0, 2),
+            "max_ms": round(max(values), 2),
+        }
+
+    return {
+        "rate": args.rate,
+        "simulated": {
+            "sent": stats.sent,
+            "failed": stats.failed,
+            "skipped": stats.skipped,
+            "achieved_rate": round(stats.rate, 2),
+            "needs_human": stats.needs_human,
+        },
+        "queue_rows": rows,
+        **{name: summary(values) for name, values in samples.items()},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=20.0, help="simulated messages per second")
+    parser.add_argument("--moves", type=int, default=200, help="cursor moves to time")
+    parser.add_argument("--opens", type=int, default=30, help="conversation opens (and screen switches) to time")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of simulated traffic before timing")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="crossdesk-bench-tui-") as tmp:
+        home = Path(tmp)
+        prepare(home)
+        from orchestrator.config import load_settings
+        from tui.app import CrossdeskApp
+        from tui.desk import Desk
+
+        desk = Desk(load_settings(), "bench")
+        try:
+            app = CrossdeskApp(desk, simulate_rate=args.rate, cursor_blink=False)
+            result = asyncio.run(drive(app, args))
+        finally:
+            desk.close()
+
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    sim = result["simulated"]
+    print(
+        f"simulator: {sim['sent']} messages at {sim['achieved_rate']:.1f}/s (target {args.rate:g}/s), "
+        f"{sim['skipped']} skipped, {sim['failed']} failed, {sim['needs_human']} for a person; "
+        f"queue shows {result['queue_rows']} conversations"
+    )
+    print(f"{'action':<8} {'n':>5} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    for name in ("move", "open", "switch"):
+        r = result[name]
+        print(f"{name:<8} {r['n']:>5} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} {r['max_ms']:>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
