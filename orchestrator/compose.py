@@ -105,7 +105,7 @@ def compose_reply(
 def greeting_reply(customer_name: str | None) -> str:
     name = f" {customer_name.split()[0]}" if customer_name else ""
     return (
-        f"Hello{name}! I'm the Northwind Pay AI assistant. I can help with payments, refunds, fees and "
+        f"Hello{name}! I'm an automated assistant (an AI). I can help with payments, refunds, fees and "
         "transfers, your identity checks and personal data, and login, card or app problems. "
         "What can I do for you?"
     )

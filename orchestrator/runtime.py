@@ -246,9 +246,10 @@ class Orchestrator:
         self._locks_guard = threading.Lock()
 
     def _decomposer(self) -> Any:
-        from orchestrator.nlu import Decomposer, Router
+        from orchestrator.nlu import Decomposer, load_router
 
-        router = Router.load_or_fit(self.plugins.intents(), self.settings.router_path)
+        # the router `crossdesk train` fitted on the user's history, if any; else the plugins'
+        router = load_router(self.settings, self.plugins)
         return Decomposer(router, threshold=self.settings.confidence_threshold)
 
     def _checkpointer(self) -> Any:

@@ -129,6 +129,16 @@ def test_a_task_for_another_department_is_handed_back_with_the_owner(desk: Desk)
         alternatives=(("technical", "app_error", 0.3), ("compliance", "data_erasure", 0.2)),
     )
     assert unknown.status == "not_mine" and unknown.suggest == "compliance"
+    # never hand a task back to a department that already declined it
+    bounced = desk.ask(
+        "billing",
+        "double_charge",
+        "I forgot my password",
+        "C1001",
+        attempt=1,
+        previous_departments=("technical",),
+    )
+    assert bounced.status == "not_mine" and bounced.suggest is None
 
 
 @pytest.mark.parametrize(

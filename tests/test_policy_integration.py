@@ -23,7 +23,7 @@ from plugins.contracts import Task
 from policies import audit
 from policies.node import HOLDING_REPLY
 
-AI_DISCLOSURE = "You're chatting with crossdesk's automated assistant (an AI)"
+AI_DISCLOSURE = "You're chatting with an automated assistant (an AI)"
 
 
 def audit_records(orch: Orchestrator, **filters: Any) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from tui.screens.knowledge import KnowledgeScreen
 from tui.screens.metrics import MetricsScreen
 from tui.screens.queue import QueueScreen
 from tui.screens.traces import TracesScreen
-from tui.simulator import Simulator
+from tui.simulator import SimulatorProcess
 
 STYLES = Path(__file__).parent / "styles"
 
@@ -69,7 +69,7 @@ class CrossdeskApp(App[None]):
         self.refresh_s = refresh_s
         self.cursor_blink = cursor_blink
         self.simulate_rate = simulate_rate
-        self.simulator: Simulator | None = None
+        self.simulator: SimulatorProcess | None = None
         self.simulator_pending = simulate_rate is not None
 
     def on_mount(self) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from orchestrator.runtime import Orchestrator
-    from tui.simulator import Simulator
+    from tui.simulator import SimulatorProcess
 
 
 class _NoDecomposer:
@@ -44,8 +44,7 @@ class Desk:
         create_schema(self.engine)  # a fresh database shows an empty queue, not an error
         self.reader: Engine = reader(self.engine)  # the console's reads take no write lock
         self._plugins: Any = None
-        self.simulator: Simulator | None = None
-        self._sim_orch: Orchestrator | None = None
+        self.simulator: SimulatorProcess | None = None
 
     @property
     def where(self) -> str:
@@ -58,8 +57,8 @@ class Desk:
         return url.render_as_string(hide_password=True)
 
     def orchestrator(self) -> Orchestrator:
-        """The Orchestrator that resumes released conversations: the simulator's when there is one,
-        else one built on first use without the message splitter (it only resumes)."""
+        """The Orchestrator that resumes released conversations: the one given, else one built on
+        first use without the message splitter (it only resumes paused turns)."""
         with self._orch_lock:
             if self._orch is None:
                 from orchestrator.runtime import Orchestrator
@@ -77,25 +76,13 @@ class Desk:
             self._plugins = load_plugins(disabled=self.settings.disabled_plugins)
         return self._plugins
 
-    def start_simulator(self, rate: float, *, seed: int | None = None) -> Simulator:
-        """Start simulated customers on this database (a full Orchestrator of their own, which
-        then also serves releases). Slow: loads the router. Call it from a worker thread."""
-        from orchestrator.runtime import Orchestrator
-        from tui.simulator import Simulator
+    def start_simulator(self, rate: float, *, seed: int | None = None) -> SimulatorProcess:
+        """Start simulated customers on this database, in a child process. Waits until the child
+        runs (it loads the router first): call it from a worker thread."""
+        from tui.simulator import SimulatorProcess
 
-        orch = Orchestrator(self.settings)
-        try:
-            sim = Simulator(orch, rate=rate, seed=seed)
-        except Exception:
-            orch.close()
-            raise
-        self._sim_orch = orch
-        with self._orch_lock:
-            if self._orch is None:
-                self._orch = orch
-        sim.start()
-        self.simulator = sim
-        return sim
+        self.simulator = SimulatorProcess(self.url, rate, seed=seed)
+        return self.simulator
 
     # -- the operator's actions: orchestrator.takeover does the work ----------------------------
 
@@ -119,8 +106,6 @@ class Desk:
     def close(self) -> None:
         if self.simulator is not None:
             self.simulator.stop()
-        if self._sim_orch is not None:
-            self._sim_orch.close()
         if self._owns_orch and self._orch is not None:
             self._orch.close()
         if self._own_engine:

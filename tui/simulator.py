@@ -5,18 +5,25 @@ Messages are built from templates per department and jurisdiction, often with
 two or three problems in one message; a share of them are high-risk (a request
 for a person, a threat to go to the regulator, a stolen card, structuring) so
 the operator queue fills up, and some are follow-ups in an open conversation.
-Runs in its own threads; no Textual here.
+The console runs it in a child process (`python -m tui.simulator`): turns are
+CPU work under the GIL, and sharing a process with the UI would slow every key
+press. No Textual here.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import CrossdeskError
@@ -300,3 +307,102 @@ class Simulator:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+# ---------------------------------------------------------------- in a child process
+
+
+class SimulatorProcess:
+    """A simulator in a child process on the database at `url`; `stats()` is its latest report."""
+
+    def __init__(self, url: str, rate: float, *, seed: int | None = None, startup_timeout: float = 120.0) -> None:
+        if not 0 < rate <= MAX_RATE:
+            raise SimulatorError(f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second")
+        command = [sys.executable, "-m", "tui.simulator", "--db", url, "--rate", f"{rate:g}"]
+        if seed is not None:
+            command += ["--seed", str(seed)]
+        self._proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
+        self._stats = SimStats(0, 0, 0, 0, 0.0, None)
+        self._ready = threading.Event()
+        self._errors: deque[str] = deque(maxlen=20)
+        threading.Thread(target=self._read, name="crossdesk-sim-reports", daemon=True).start()
+        threading.Thread(target=self._read_errors, name="crossdesk-sim-errors", daemon=True).start()
+        # the child loads the router and the plugins first; wait for it to say it runs (or to fail)
+        deadline = time.monotonic() + startup_timeout
+        while not self._ready.wait(0.1):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                time.sleep(0.1)  # let the error reader catch the last lines
+                why = next((line for line in reversed(self._errors) if line.strip()), "it exited")
+                raise SimulatorError(f"the simulator did not start: {why.removeprefix('error: ')}")
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                self._stats = SimStats(**json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            self._ready.set()
+
+    def _read_errors(self) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            self._errors.append(line.rstrip())
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def stats(self) -> SimStats:
+        return self._stats
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the child to finish the turns it has started, then end it."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tui.simulator --db URL --rate N`: simulate until SIGTERM or SIGINT, reporting
+    the counts as one JSON line a second on stdout."""
+    parser = argparse.ArgumentParser(prog="python -m tui.simulator", description="simulated customers for demos")
+    parser.add_argument("--db", metavar="URL", help="database URL (default: the crossdesk home's)")
+    parser.add_argument("--rate", type=float, default=2.0, help="messages per second")
+    parser.add_argument("--seed", type=int, help="the same seed sends the same messages")
+    args = parser.parse_args(argv)
+    from orchestrator.config import load_settings
+    from orchestrator.runtime import Orchestrator
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        orch = Orchestrator(load_settings(**({"db_url": args.db} if args.db else {})))
+    except CrossdeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sim = Simulator(orch, rate=args.rate, seed=args.seed)
+        sim.start()
+        while not stop.wait(1.0 if sim.stats().sent else 0.2):
+            print(json.dumps(asdict(sim.stats())), flush=True)
+        sim.stop()
+        print(json.dumps(asdict(sim.stats())), flush=True)
+    except CrossdeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        orch.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

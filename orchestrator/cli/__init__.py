@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "ask",
     "chat",
     "triage",
+    "train",
+    "eval",
     "plugins",
     "plugin",
     "kb",

@@ -57,13 +57,13 @@ def read_lines(path: str | None) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     from orchestrator.config import load_settings
-    from orchestrator.nlu import Decomposer, Router
+    from orchestrator.nlu import Decomposer, load_router
     from orchestrator.runtime import clean_message
     from plugins.manager import load_plugins
 
     settings = load_settings()
     plugins = load_plugins(disabled=settings.disabled_plugins)
-    router = Router.load_or_fit(plugins.intents(), settings.router_path)
+    router = load_router(settings, plugins, labels=True)  # a trained router reports the user's labels
     decomposer = Decomposer(router, threshold=settings.confidence_threshold)
     out = sys.stdout
     # rows keep input order: an unusable line waits in the batch next to the good ones

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
+from orchestrator.knowledge import longquery
 from orchestrator.knowledge.models import ALL_JURISDICTIONS, Article, ArticleIn, utcnow
 from orchestrator.knowledge.reads import raw_cursor, read_rows
 from orchestrator.knowledge.stemmer import fold, porter
@@ -301,6 +302,11 @@ class KnowledgeStore:
         scope = jurisdiction_scope(jurisdiction) if jurisdiction else None
         if self.full_text and self.engine.dialect.name == "postgresql":
             found = self._search_pg(terms, department, scope, k, day)
+        elif self.full_text and len(terms) >= MAX_TERMS and longquery.is_long(query, MAX_TERMS):
+            # a whole case description: phrases, sentences and embeddings re-rank BM25's candidates
+            found = longquery.search_long(
+                query, terms, lambda sub, n: self._search_fts(sub, department, scope, n, day), k
+            )
         elif self.full_text:
             found = self._search_fts(terms, department, scope, k, day)
         else:

@@ -174,11 +174,18 @@ def _trimmed(message: str, start: int, end: int) -> tuple[int, int]:
 
 
 def to_decomposition(
-    output: Any, message: str, masked: str, plugins: PluginSet, schema: type[BaseModel], *, threshold: float
+    output: Any,
+    message: str,
+    plugins: PluginSet,
+    schema: type[BaseModel],
+    *,
+    masker: Masker,
+    threshold: float,
 ) -> Decomposition:
     """Check the model's structured output and turn it into the supervisor's Decomposition."""
     from orchestrator.nlu import signals
 
+    masked = masker.text(message)
     try:
         issues = schema.model_validate(output if not isinstance(output, BaseModel) else output.model_dump())
     except ValidationError as exc:
@@ -191,7 +198,7 @@ def to_decomposition(
             raise LlmFailure(
                 "invalid_structure", f"sub_issues.{n}: {sub.department} has no intent {sub.intent}"
             )
-        span = locate(sub.text, message, masked)
+        span = locate(sub.text, message, masked, masker.kinds)
         if span is None:
             raise LlmFailure("invalid_structure", f"sub_issues.{n}.text is not a quote of the message")
         placed.append((*_trimmed(message, *span), sub))
@@ -206,7 +213,7 @@ def to_decomposition(
     unclear = [_task(len(tasks) + i + 1, message, s, e, sub) for i, (s, e, sub) in enumerate(unclear_subs)]
     oos = []
     for quote in issues.out_of_scope:  # type: ignore[attr-defined]
-        span = locate(quote, message, masked)
+        span = locate(quote, message, masked, masker.kinds)
         if span is not None:
             oos.append(message[slice(*_trimmed(message, *span))])
     wants_human = bool(issues.wants_human) or signals.wants_human(message)  # type: ignore[attr-defined]

@@ -38,14 +38,38 @@ class Masker:
         return mask_data(value, self.kinds)
 
 
-def _offset_map(original: str, masked: str) -> list[int]:
-    """For every position in `masked` (and its end), the matching position in `original`."""
-    out = [0] * (len(masked) + 1)
-    matcher = difflib.SequenceMatcher(None, original, masked, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        for k in range(j1, j2):
-            out[k] = i1 + (k - j1) if tag == "equal" else (i1 if k == j1 else i2)
-        out[j2] = i2
+def _offset_map(original: str, masked: str, kinds: Iterable[str]) -> list[int] | None:
+    """For every position in `masked` (and its end), the matching position in `original`.
+
+    Rebuilt from the personal-data matches `Masker` replaced; None when `masked` is not
+    `original` masked with `kinds` (then quotes are looked up in `original` itself).
+    """
+    from policies.pii import find_pii
+
+    wanted = set(kinds)
+    out: list[int] = []
+    pos_o = pos_m = 0
+    for m in find_pii(original):
+        if m.kind not in wanted:
+            continue
+        seg = original[pos_o : m.start]
+        if masked[pos_m : pos_m + len(seg)] != seg:
+            return None
+        out.extend(range(pos_o, m.start))
+        pos_m += len(seg)
+        if m.kind in ("card_number", "iban"):  # masked as "****" and the last four
+            token = "****" + "".join(c for c in original[m.start : m.end] if c.isalnum())[-4:]
+        else:  # masked as a "[label]"
+            close = masked.find("]", pos_m)
+            token = masked[pos_m : close + 1] if masked.startswith("[", pos_m) and close > 0 else ""
+        if not token or not masked.startswith(token, pos_m):
+            return None
+        out.extend([m.start] + [m.end] * (len(token) - 1))
+        pos_m += len(token)
+        pos_o = m.end
+    if masked[pos_m:] != original[pos_o:]:
+        return None
+    out.extend(range(pos_o, len(original) + 1))
     return out
 
 
@@ -70,13 +94,16 @@ def _find(quote: str, text: str) -> tuple[int, int] | None:
     return None
 
 
-def locate(quote: str, original: str, masked: str | None = None) -> tuple[int, int] | None:
-    """Where `quote` (taken from `masked`, the text the model saw) sits in `original`."""
+def locate(
+    quote: str, original: str, masked: str | None = None, kinds: Iterable[str] = ()
+) -> tuple[int, int] | None:
+    """Where `quote` (taken from `masked`, the text the model saw: `original` with `kinds` masked)
+    sits in `original`."""
     if masked is None or masked == original:
         return _find(quote, original)
     found = _find(quote, masked)
-    if found is None:
+    offsets = _offset_map(original, masked, kinds) if found is not None else None
+    if found is None or offsets is None:
         return _find(quote, original)
-    offsets = _offset_map(original, masked)
     start, end = offsets[found[0]], offsets[found[1]]
     return (start, end) if end > start else None

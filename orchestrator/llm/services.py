@@ -127,7 +127,6 @@ class LlmServices:
             info = step_info("supervisor", route.ref, usage, path="embedded", policy=route.policy)
             return embedded.decompose(message, history=history), info
         masker = Masker(route.redact)
-        masked = masker.text(message)
         try:
             try:
                 runnable = route.model.with_structured_output(self.schema, include_raw=True)
@@ -149,7 +148,7 @@ class LlmServices:
                 error = out.get("parsing_error") if isinstance(out, dict) else None
                 raise LlmFailure("invalid_structure", _parse_problem(error))
             decomposition = to_decomposition(
-                parsed, message, masked, self.plugins, self.schema, threshold=self.threshold
+                parsed, message, self.plugins, self.schema, masker=masker, threshold=self.threshold
             )
         except LlmFailure as exc:
             log.warning("supervisor falls back to the embedded decomposer: %s", exc.text)

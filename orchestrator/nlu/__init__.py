@@ -6,6 +6,7 @@ Importing this package is cheap; numpy, scikit-learn and wordllama load on first
 from orchestrator.nlu.decomposer import Decomposer, guess_language
 from orchestrator.nlu.pseudo import FOLLOW_UP, GREETING, HUMAN_REQUEST, NLU_DEPARTMENT, OUT_OF_SCOPE
 from orchestrator.nlu.router import Router, RouterError
+from orchestrator.nlu.trained import load_router
 from orchestrator.nlu.types import Decomposition, Signals
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "RouterError",
     "Signals",
     "guess_language",
+    "load_router",
 ]

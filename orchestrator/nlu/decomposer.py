@@ -44,6 +44,10 @@ _FILLER_RE = re.compile(
 # --- per-span work -----------------------------------------------------------------------------
 
 
+# a soft-cut piece in the same department stays separate only when it names its own problem this clearly
+SOFT_MERGE_INTENT_P = 0.6
+
+
 @dataclass
 class _Piece:
     start: int
@@ -58,7 +62,8 @@ class _Piece:
     alternatives: tuple[tuple[str, str, float], ...] = ()
     familiarity: float = 1.0
     looked_like_follow_up: bool = False
-    soft: bool = False  # cut at a bare comma (see split.Span.soft)
+    soft: bool = False  # cut at a bare comma or a weak "and" (see split.Span.soft)
+    intent_p: float = 0.0  # probability of the best intent alone
 
 
 @dataclass
@@ -219,6 +224,8 @@ class Decomposer:
         had_human = piece.kind.startswith("human")
         deps = self._department_scores(row)
         self._set_guess(piece, deps)
+        cols = self._columns.get(piece.department) or []
+        piece.intent_p = float(max((row[j] for j in cols), default=0.0))
         if piece.familiarity < MIN_FAMILIARITY:
             piece.kind = "unclear"  # mostly words the router never saw: its scores mean little
             return
@@ -271,7 +278,10 @@ class Decomposer:
         for piece in msg.pieces:
             if piece.kind in ("task", "unclear"):
                 if piece.soft and last is not None and last.end <= piece.start and (
-                    piece.kind == "unclear" or last.kind == "unclear" or last.department == piece.department
+                    piece.kind == "unclear"
+                    or last.kind == "unclear"
+                    # same department and no clear problem of its own ("..., the second time on Monday")
+                    or (last.department == piece.department and piece.intent_p < SOFT_MERGE_INTENT_P)
                 ):
                     # a bare-comma cut that did not reveal a second problem: undo it
                     if last.kind == "unclear" and piece.kind == "task":

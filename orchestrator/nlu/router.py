@@ -440,11 +440,19 @@ class Router:
 
     Build with `Router.fit`, `Router.load_or_fit` (cached) or `Router.fit_labelled`.
     Cached routers are pickles: load only files this program wrote.
+
+    A router trained on a labelled history names its classes by the history's labels;
+    `aliases` maps (department, label) to the department's own intent, and
+    `dispatching()` is the same model speaking the departments' intent names.
     """
 
-    def __init__(self, model: _Model, *, key: str = "") -> None:
+    def __init__(
+        self, model: _Model, *, key: str = "", aliases: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
         self._model = model
         self.key = key
+        self.aliases: dict[tuple[str, str], str] = dict(aliases or {})
+        self._names: list[tuple[str, str]] | None = None  # class names of a dispatching() view
 
     # -- building --
 
@@ -491,8 +499,13 @@ class Router:
         label_to_department: Mapping[str, str],
         *,
         builtin: bool = True,
+        extra: Sequence[tuple[str, Intent]] = (),
     ) -> Router:
-        """Train on a labelled history (text, intent label) with each label's department."""
+        """Train on a labelled history (text, intent label) with each label's department.
+
+        `extra` intents (e.g. plugin intents of departments the history never mentions) are
+        learnt as classes of their own next to the labels.
+        """
         if len(texts) != len(labels):
             raise RouterError(f"{len(texts)} texts but {len(labels)} labels: give one label per text")
         missing = sorted({lab for lab in labels if lab not in label_to_department})
@@ -511,6 +524,11 @@ class Router:
                 by_class.setdefault((department, label), []).append(text)
         if not by_class:
             raise RouterError("no non-empty labelled texts to learn from")
+        extra = list(extra)
+        if extra:
+            _check_intents(extra)
+        for department, intent in extra:
+            by_class.setdefault((department, intent.name), []).extend(e for e in intent.examples if e.strip())
         pseudo = {(d, i.name): list(i.examples) for d, i in pseudo_intents()} if builtin else {}
         all_texts: list[str] = []
         y: list[int] = []
@@ -530,7 +548,14 @@ class Router:
         """Write atomically: a crash mid-write leaves the previous file intact."""
         path = Path(path)
         _atomic_dump(
-            {"format": "crossdesk-router", "code": CODE_VERSION, "key": self.key, "model": self._model}, path
+            {
+                "format": "crossdesk-router",
+                "code": CODE_VERSION,
+                "key": self.key,
+                "model": self._model,
+                "aliases": [[d, c, i] for (d, c), i in self.aliases.items()],
+            },
+            path,
         )
         return path
 
@@ -553,13 +578,25 @@ class Router:
             raise RouterError(
                 f"{path} was trained by router code version {blob.get('code')}, this is {CODE_VERSION}; retrain it"
             )
-        return cls(blob["model"], key=str(blob.get("key", "")))
+        aliases = {(d, c): i for d, c, i in blob.get("aliases") or []}
+        return cls(blob["model"], key=str(blob.get("key", "")), aliases=aliases)
+
+    def dispatching(self) -> Router:
+        """This router with every aliased class renamed to its department's own intent.
+
+        Departments act on their own intent names; a history's labels mean nothing to them.
+        """
+        if not self.aliases:
+            return self
+        view = Router(self._model, key=self.key, aliases=self.aliases)
+        view._names = [(d, self.aliases.get((d, c), c)) for d, c in self._model.classes]
+        return view
 
     # -- inference --
 
     @property
     def classes(self) -> list[tuple[str, str]]:
-        return list(self._model.classes)
+        return list(self._names if self._names is not None else self._model.classes)
 
     @property
     def departments(self) -> list[str]:
@@ -610,7 +647,7 @@ class Router:
         probs = self.predict_proba(texts)
         k = max(1, min(k, len(self._model.classes)))
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        classes = self._model.classes
+        classes = self.classes
         return [
             [(classes[j][0], classes[j][1], float(row[j])) for j in idx]
             for row, idx in zip(probs, order, strict=True)

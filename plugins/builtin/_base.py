@@ -228,8 +228,10 @@ class BuiltinDepartment:
         if handler is None:
             return run.not_mine(self.suggest_owner(task))
         verdict = judge(self.name, task.text, ctx.knowledge)
-        if not verdict.ours:
-            return run.not_mine(verdict.owner if verdict.owner != self.name else None)
+        # a task another department already handed us needs strong evidence to bounce again
+        if not verdict.ours and (task.attempt == 0 or verdict.strong):
+            owner = verdict.owner if verdict.owner not in (self.name, *task.previous_departments) else None
+            return run.not_mine(owner)
         if task.intent in self.account_intents and ctx.customer is None:
             return run.needs_info(SIGN_IN_QUESTION)
         return handler(run)

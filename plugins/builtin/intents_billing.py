@@ -172,6 +172,7 @@ INTENTS: tuple[Intent, ...] = (
             "why does my transfer keep failing",
             "the bank transfer came back to my account, why",
             "my SEPA transfer was rejected by the other bank",
+            "why was my outgoing transfer declined by you",
         ),
     ),
     Intent(
@@ -196,6 +197,8 @@ INTENTS: tuple[Intent, ...] = (
             "what's the cut-off time for same-day transfers",
             "why is my transfer to China taking so long",
             "bank transfer to my account not showing in my balance",
+            "how can someone send me money into my account",
+            "what details does my friend need to send me a transfer",
         ),
     ),
     Intent(
@@ -242,6 +245,8 @@ INTENTS: tuple[Intent, ...] = (
             "how much money can I load onto the account at once",
             "I need to add funds but the top up option errors out",
             "top up from my other bank's card was refused",
+            "the cheque I deposited still isn't in my balance",
+            "deposited cash at the counter and my balance is still the same",
         ),
     ),
     Intent(

@@ -51,6 +51,9 @@ INTENTS: tuple[Intent, ...] = (
             "you want bank statements from my other bank to prove my funds? why",
             "I got a request for information about the origin of my money",
             "what proof of funds do you need for a house deposit transfer",
+            "why must my card top-up be verified before the money arrives",
+            "you want me to verify the card I used to add money, is that necessary",
+            "the top-up is on hold until I confirm the card is mine",
         ),
     ),
     Intent(
@@ -162,6 +165,9 @@ INTENTS: tuple[Intent, ...] = (
             "I see a debit from a merchant I don't recognize, please investigate",
             "report a fraudulent transaction on my account",
             "payments I didn't authorise keep appearing",
+            "someone took cash out of an ATM with my card and it wasn't me",
+            "a cash withdrawal appeared that I never made",
+            "I didn't withdraw this money from a cash machine",
         ),
     ),
     Intent(
@@ -271,6 +277,9 @@ INTENTS: tuple[Intent, ...] = (
             "can pensioners open an account, is there a maximum age",
             "do I need to be a resident to open an account",
             "what countries can I open an account from",
+            "is your service available in Europe",
+            "what countries do you operate in",
+            "can I use your bank if I live in Spain",
         ),
     ),
     Intent(
@@ -292,6 +301,8 @@ INTENTS: tuple[Intent, ...] = (
             "is there a list of countries where beneficiaries aren't allowed",
             "my payee is blocked because of the beneficiary checks, can you explain",
             "how do I get a blocked beneficiary approved",
+            "I'm not allowed to send money to this beneficiary, why",
+            "why won't you let me pay this payee",
         ),
     ),
 )

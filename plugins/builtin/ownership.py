@@ -112,6 +112,7 @@ class Verdict:
     ours: bool
     owner: str | None = None  # the likely owner when it is not ours
     why: str = ""
+    strong: bool = False  # another department's phrase or examples, not just "unlike ours"
 
 
 def _article_owner(knowledge: KnowledgeAPI, text: str, own: str) -> str | None:
@@ -127,15 +128,15 @@ def judge(own: str, text: str, knowledge: KnowledgeAPI | None = None) -> Verdict
     """Whether a task routed to `own` is really its, and if not whose."""
     cue = clearly_foreign(own, text)
     if cue is not None:
-        return Verdict(False, cue, "another department's phrase")
+        return Verdict(False, cue, "another department's phrase", strong=True)
     scores = similarity(text)
     mine = scores.get(own, 0.0)
     best = max((d for d in scores if d != own), key=scores.__getitem__)
     if scores[best] >= CLOSER_FLOOR and scores[best] > CLOSER_RATIO * mine:
-        return Verdict(False, best, "reads like another department's examples")
+        return Verdict(False, best, "reads like another department's examples", strong=True)
     no_cue = cue_scores(text).get(own, 0) == 0
     if no_cue and scores[best] >= CLOSER_FLOOR_NO_CUE and scores[best] > CLOSER_RATIO_NO_CUE * mine:
-        return Verdict(False, best, "reads like another department's examples")
+        return Verdict(False, best, "reads like another department's examples", strong=True)
     if len(words(text)) < MIN_WORDS:
         return Verdict(True)
     if mine < UNLIKE and no_cue:
