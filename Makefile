@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # the demo keeps its database next to the checkout, not in the user's data folder
 DEMO_HOME := $(CURDIR)/.crossdesk
 
-.PHONY: demo test test-postgres lint typecheck bench clean install
+.PHONY: demo test test-postgres test-backends lint typecheck bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ PG_TESTS := tests/test_stores_both_databases.py tests/test_takeover.py tests/tes
 test-postgres: $(VENV)/.installed-dev
 	CROSSDESK_TEST_DB=postgres $(BIN)/python -m pytest -q -m "not slow" $(PG_TESTS)
 
+# a real trace backend: Arize Phoenix in a venv of its own (its dependencies stay out of ours)
+PHOENIX_VENV := .venv-phoenix
+$(PHOENIX_VENV)/bin/phoenix:
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install --quiet 'arize-phoenix>=12,<21'
+
+test-backends: $(VENV)/.installed-dev $(PHOENIX_VENV)/bin/phoenix
+	CROSSDESK_PHOENIX_BIN=$(CURDIR)/$(PHOENIX_VENV)/bin/phoenix $(BIN)/python -m pytest -q tests/test_phoenix_backend.py
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,4 +61,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_turns.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

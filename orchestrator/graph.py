@@ -144,6 +144,7 @@ def department(payload: DispatchState, svc: Services) -> dict[str, Any]:
             customer=customer,
             jurisdiction=payload["jurisdiction"],
             history=payload["history"],
+            policy=payload.get("policy"),
         )
         span.set_result(result)
     dumped = result.model_dump(mode="json")
@@ -300,6 +301,7 @@ def _send(state: TurnState, task: dict[str, Any]) -> Send:
         "jurisdiction": state.get("jurisdiction", "EU"),
         "history": (state.get("history") or [])[-HISTORY_FOR_DEPARTMENTS:],
         "caps": (state.get("policy") or {}).get("caps", {}),
+        "policy": (state.get("policy") or {}).get("department_view") or {},
         "trace": state.get("trace"),
     }
     return Send("department", payload)

@@ -54,4 +54,5 @@ class DispatchState(TypedDict):
     jurisdiction: str
     history: list[dict[str, Any]]
     caps: dict[str, Any]
+    policy: dict[str, Any]  # the plan decision's department view (policies.department_view); {} without policy
     trace: dict[str, str] | None

@@ -6,8 +6,9 @@ depends on this module and `plugins.hookspecs` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -160,6 +161,12 @@ class DepartmentContext(Protocol):
     `db` is the run's own session: everything written through it, through `act`
     and through `notes.add` commits together when the department returns, and is
     rolled back if it raises.
+
+    Optional attribute `policy: Mapping[str, Any]` (read-only, default empty): what
+    the jurisdiction's rules set for this turn: statutory deadlines per task and
+    intent, retention periods, flags, caps (see docs/plugins.md). It is not a
+    protocol member, so contexts without it still conform: read it with
+    `policy_of(ctx)`, and keep working when it is empty.
     """
 
     conversation_id: str
@@ -172,6 +179,15 @@ class DepartmentContext(Protocol):
     notes: NotesAPI
 
     def act(self, name: str, **args: Any) -> ActionRecord: ...
+
+
+NO_POLICY: Mapping[str, Any] = MappingProxyType({})
+
+
+def policy_of(ctx: Any) -> Mapping[str, Any]:
+    """The run's policy view (`DepartmentContext.policy`), or an empty mapping when it has none."""
+    view = getattr(ctx, "policy", None)
+    return view if isinstance(view, Mapping) else NO_POLICY
 
 
 @runtime_checkable

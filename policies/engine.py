@@ -263,6 +263,16 @@ class PolicyEngine:
             for c in r.caps
         ]
 
+    def retentions_for(self, jurisdiction: str) -> list[RetentionSetting]:
+        """Every retention period this jurisdiction's packs set (conditions not evaluated), longest first."""
+        found = [
+            RetentionSetting(e.retention_class, e.years, r.id)
+            for r in self._select(jurisdiction).rules
+            for e in r.rule.effects
+            if isinstance(e, Retention)
+        ]
+        return sorted(found, key=lambda s: -s.years)
+
     # ------------------------------------------------------------ checks
 
     def check(self, facts: TurnFacts) -> Decision:

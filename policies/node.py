@@ -32,6 +32,7 @@ from orchestrator.nlu.types import Decomposition, Signals
 from plugins.contracts import ActionSpec, CustomerView, DepartmentResult, Task
 from plugins.manager import PluginSet
 from policies.decision import Decision, HumanHandoff
+from policies.department_view import department_view
 from policies.engine import PolicyEngine
 from policies.facts import TurnFacts, facts_for_outcome, facts_from_message
 from policies.pii import mask
@@ -207,12 +208,16 @@ class PolicyNode:
             caps.setdefault(cap.action, []).append(
                 {"max_amount": cap.max_amount, "currency": cap.currency, "rule_id": cap.rule_id}
             )
+        view = department_view(
+            decision, plan, retentions=self.engine.retentions_for(facts.jurisdiction), caps=caps
+        )
         policy = {
             "plan": _jsonable(decision.as_dict()),
             "caps": caps,
             "human": human,
             "turn_denied": [d.message for d in turn_deny],
             "repeat_contacts": repeat,
+            "department_view": view,
             "error": None,
         }
         return {"plan": plan, "unclear": list(waiting.values()), "policy": policy}

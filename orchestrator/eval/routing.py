@@ -7,6 +7,11 @@ for any department: chit-chat, a request for a person, another topic). Strict
 accuracy counts the mapped department only; lenient also accepts the mapping's
 alternative. Both count unclear and out-of-scope messages as misses; the best-guess
 accuracy gives unclear messages their best guess.
+
+`message_level` classifies each whole message once, without splitting it: what
+published intent-classification results measure. The decomposer may split a
+two-sentence message into two tasks, and its most confident task can carry
+another intent than the message's label.
 """
 
 from __future__ import annotations
@@ -74,6 +79,31 @@ def predictions(decomposer: Any, texts: Sequence[str], advance: Advance | None =
                 )
         if advance is not None:
             advance(len(batch))
+    return out
+
+
+def message_level(router: Any, texts: Sequence[str]) -> list[tuple[str, str]]:
+    """(department, intent) of each whole message; the router's own classes count as out of scope."""
+    from orchestrator.nlu.pseudo import FOLLOW_UP, NLU_DEPARTMENT
+
+    classes = router.classes
+    out: list[tuple[str, str]] = []
+    for start in range(0, len(texts), BATCH * 4):
+        probs = router.predict_proba(list(texts[start : start + BATCH * 4]))
+        for j, (dep, intent) in enumerate(classes):
+            if (dep, intent) == (NLU_DEPARTMENT, FOLLOW_UP):
+                probs[:, j] = 0.0  # as for a first message: nothing earlier to follow up on
+        for row in probs:
+            totals: dict[str, float] = {}
+            for j, (dep, _) in enumerate(classes):
+                key = dep if dep != NLU_DEPARTMENT else f"{NLU_DEPARTMENT}.{j}"
+                totals[key] = totals.get(key, 0.0) + float(row[j])
+            best = max(totals, key=totals.__getitem__)
+            if best.startswith(NLU_DEPARTMENT):
+                out.append((OUT_OF_SCOPE, ""))
+            else:
+                cols = [j for j, (d, _) in enumerate(classes) if d == best]
+                out.append((best, classes[max(cols, key=lambda j: row[j])][1]))
     return out
 
 
@@ -166,6 +196,14 @@ def evaluate_routing(
         for i in misses[:WORST_MISSES]
     ]
     extra = sum(1 for p in preds if len(p["departments"]) > 1)
+    whole = message_level(router, data.texts)
+    whole_strict = [g == d for g, (d, _) in zip(gold, whole, strict=True)]
+    whole_lenient = [s or (a is not None and d == a) for s, a, (d, _) in zip(whole_strict, alt, whole, strict=True)]
+    whole_intent = (
+        _ratio(sum(d == g and i == lab for (d, i), g, lab in zip(whole, gold, data.labels, strict=True)), n)
+        if labels_known
+        else None
+    )
     return {
         "kind": "routing",
         "data": {
@@ -188,6 +226,11 @@ def evaluate_routing(
             "best_guess_strict": _ratio(sum(guessed), n),
         },
         "intent_accuracy": _ratio(sum(intent_ok), n) if intent_ok is not None else None,
+        "message_level": {
+            "department_strict": _ratio(sum(whole_strict), n),
+            "department_lenient": _ratio(sum(whole_lenient), n),
+            "intent_accuracy": whole_intent,
+        },
         "dispatched_rate": _ratio(sum(1 for g in got if g not in (UNCLEAR, OUT_OF_SCOPE)), n),
         "unclear_rate": _ratio(got.count(UNCLEAR), n),
         "out_of_scope_rate": _ratio(got.count(OUT_OF_SCOPE), n),
@@ -213,6 +256,12 @@ def format_routing(report: dict[str, Any], *, labels: int = 10) -> str:
     ]
     if report["intent_accuracy"] is not None:
         lines.append(f"  intent accuracy      {report['intent_accuracy']:.1%}")
+    whole = report["message_level"]
+    lines.append(
+        f"  whole message, unsplit: department strict {whole['department_strict']:.1%}, lenient "
+        f"{whole['department_lenient']:.1%}"
+        + (f", intent {whole['intent_accuracy']:.1%}" if whole["intent_accuracy"] is not None else "")
+    )
     lines.append(
         f"  dispatched {report['dispatched_rate']:.1%} · unclear {report['unclear_rate']:.1%} · "
         f"out of scope {report['out_of_scope_rate']:.1%} · several departments "
