@@ -233,6 +233,12 @@ def main() -> None:
                 p.kill()
     db = check_database(url)
     drop_database(args.pg_url, name)
+    import redis
+
+    client = redis.Redis.from_url(args.redis_url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
     lost = len(result["failures"]) + (result["sent"] - db["done"])
     print(
         f"messages {result['sent']} over {args.conversations} conversations, {args.workers} workers x {args.threads} threads"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from plugins.contracts import (
+    NO_POLICY,
     ActionRecord,
     ActionSpec,
     CaseNote,
@@ -72,6 +74,8 @@ class RunContext:
     notes: NotesAPI
     abandoned: threading.Event = field(default_factory=threading.Event)
     actions_taken: list[ActionRecord] = field(default_factory=list)
+    # read-only: what the jurisdiction's rules set for this turn (policies.department_view)
+    policy: Mapping[str, Any] = field(default_factory=lambda: NO_POLICY)
 
     @property
     def knowledge(self) -> KnowledgeAPI:
@@ -118,6 +122,15 @@ class RunContext:
         return record
 
 
+def frozen(value: Any) -> Any:
+    """A read-only deep copy: mappings become MappingProxyType, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(frozen(v) for v in value)
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     import json
 
@@ -144,8 +157,11 @@ def run_department(
     customer: CustomerView | None,
     jurisdiction: str,
     history: Sequence[dict[str, Any]] = (),
+    policy: Mapping[str, Any] | None = None,
 ) -> DepartmentResult:
+    """`policy`: the plan decision's view for departments (None or {}: no policy applies)."""
     department = env.plugins.departments.get(department_name)
+    view = frozen(policy) if policy else NO_POLICY
     if department is None:
         return failed_result(task, department_name, f"department {department_name!r} is not loaded")
     abandoned = threading.Event()
@@ -171,6 +187,7 @@ def run_department(
                 db=session,
                 notes=notes,
                 abandoned=abandoned,
+                policy=view,
             )
             output = department.handle(task, ctx)
             result = _validate(output, department_name, task)

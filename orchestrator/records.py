@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # conversation status, shared by the CLI, the queue and the console
@@ -66,3 +66,21 @@ class Message(SQLModel, table=True):
     author: str = ""  # operator name, department, ...
     text: str
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ErasureMark(SQLModel, table=True):
+    """What a customer's erasure request did to one transcript message or turn record
+    (see policies.transcript_erasure): `frozen` kept whole under a legal retention until
+    `retain_until`, `erased` its content removed. One row per message or turn."""
+
+    __tablename__ = "cd_erasure_mark"
+    __table_args__ = (UniqueConstraint("kind", "row_id", name="uq_erasure_mark_row"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # "message" (cd_message) | "turn" (cd_turn)
+    row_id: str = Field(index=True)  # the message id (as text) or the turn id
+    conversation_id: str = Field(index=True)
+    status: str  # frozen | erased
+    retain_until: datetime | None = None
+    request_turn_id: str  # the turn that carried the erasure request
+    marked_at: datetime = Field(default_factory=utcnow)

@@ -54,5 +54,5 @@ class DispatchState(TypedDict):
     jurisdiction: str
     history: list[dict[str, Any]]
     caps: dict[str, Any]
-    policy: dict[str, Any]  # the plan decision's department view (policies.department_view); {} without policy
+    policy: dict[str, Any]  # what departments may know of the plan decision (policies.department_view)
     trace: dict[str, str] | None

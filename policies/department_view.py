@@ -40,7 +40,11 @@ def department_view(
     by_intent: dict[str, dict[str, Any]] = {}
     for task in plan:
         # a task the rule bound, or one a rule added or moved to its department (`required_by`)
-        found = [e for rid, e in by_rule.items() if task["id"] in bound.get(rid, ()) or task.get("required_by") == rid]
+        found = [
+            e
+            for rid, e in by_rule.items()
+            if task["id"] in bound.get(rid, ()) or task.get("required_by") == rid
+        ]
         if not found:
             continue
         best = min(found, key=lambda e: e["days"])

@@ -4,8 +4,9 @@ Every policy decision and every department action of the turn becomes one
 hash-chained record carrying the turn's retention (the longest the plan and
 outcome decisions set), so an erasure request later freezes what the law says
 to keep. A registered erasure request applies `apply_erasure` to the
-customer's earlier records right away; a compliance flag also becomes a case
-note for the compliance team.
+customer's earlier records right away, and `erase_transcripts` to their
+earlier messages and turn records; a compliance flag also becomes a case note
+for the compliance team.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlmodel import Session
 
 from policies.audit import ErasureReport, append, apply_erasure
 from policies.pii import mask_data
+from policies.transcript_erasure import erase_transcripts
 
 ERASURE_INTENT = "data_erasure"
 COMPLIANCE_FLAGS = ("compliance_review",)
@@ -60,6 +62,13 @@ def audit_turn(session: Session, state: Mapping[str, Any], record: Mapping[str, 
             customer_id=customer_id,
             actor="compliance",
             reason=f"erasure request in conversation {conversation_id}, turn {turn_id}",
+        )
+        # the transcripts and turn records too, in this same transaction (see transcript_erasure)
+        erase_transcripts(
+            session,
+            customer_id=customer_id,
+            request_turn_id=turn_id,
+            request_conversation_id=conversation_id,
         )
 
     def add(kind: str, actor: str, payload: dict[str, Any]) -> None:

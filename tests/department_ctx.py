@@ -38,6 +38,7 @@ class Desk:
         customer_id: str | None = None,
         *,
         entities: Entities | None = None,
+        policy: dict[str, Any] | None = None,
         **task: Any,
     ) -> DepartmentResult:
         self._n += 1
@@ -65,6 +66,7 @@ class Desk:
             turn_id=f"turn-{self._n}",
             customer=customer,
             jurisdiction=customer.jurisdiction if customer else "EU",
+            policy=policy,
         )
 
     def session(self) -> Session:

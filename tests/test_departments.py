@@ -372,6 +372,39 @@ def test_unrecognised_payment_cancels_the_card_and_opens_a_fraud_case(desk: Desk
     assert card.status == "resolved" and "replacement" in card.reply and card.actions == ()
 
 
+def policy_view(days: int | None, years: float, *flags: str) -> dict[str, object]:
+    """What the plan check hands a department: plain data, no policy engine."""
+    deadline = {"days": days, "business": False, "rule_id": "test.deadline", "legal_basis": "test"}
+    return {
+        "deadlines_by_intent": {"data_erasure": deadline} if days else {},
+        "retention": {"class": "financial_record", "years": years, "rule_id": "test.retention"},
+        "flags": list(flags),
+    }
+
+
+@pytest.mark.parametrize(
+    ("policy", "days", "says", "never"),
+    [
+        (None, 30, "kept restricted until their retention period ends", "years"),
+        (policy_view(45, 5), 45, "must be kept for 5 years by law", "frozen"),
+        (
+            policy_view(None, 10, "retain_but_freeze"),
+            30,
+            "kept for 10 years, so they are retained but frozen",
+            "5 years",
+        ),
+    ],
+)
+def test_an_erasure_ticket_and_reply_follow_the_policy_view_and_work_without_one(
+    desk: Desk, policy: dict[str, object] | None, days: int, says: str, never: str
+) -> None:
+    result = desk.ask("compliance", "data_erasure", "delete my data, all of it", "C1001", policy=policy)
+    assert result.status == "resolved", result
+    [ticket] = tickets(desk, "C1001", "erasure_request")
+    assert ticket.deadline == utcnow().date() + timedelta(days=days)
+    assert says in result.reply and never not in result.reply
+
+
 def test_complaint_gets_a_reference_and_a_deadline(desk: Desk) -> None:
     result = desk.ask(
         "compliance", "complaint", "I want to make a formal complaint about how I was treated", "C1003"

@@ -119,3 +119,9 @@ def test_a_short_question_pointing_back_stays_with_its_sentence() -> None:
     spans = [s.text for s in split(text)]
     assert spans[0].endswith("when will it arrive?")
     assert spans[-1] == "My card is broken."
+
+
+def test_also_inside_a_clause_is_not_a_cut() -> None:
+    spans = [s.text for s in split("My transfer failed, my card was also declined at the shop")]
+    assert "my card was also declined at the shop" in spans[-1]
+    assert not any(s.strip() == "my card was" for s in spans)

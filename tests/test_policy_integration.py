@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,24 +38,68 @@ def rules(record: dict[str, Any], stage: str) -> list[str]:
 # ---------------------------------------------------------------- the same erasure request, three laws
 
 
+# (customer, rule, flag, statutory deadline, what the disclosure says, retention years,
+#  the ticket's deadline in days, what compliance says about kept records, what it must not say)
+ERASURE_CASES = [
+    (
+        "C1001",
+        "eu.gdpr.erasure",
+        "data_subject_request",
+        30,
+        "within one month",
+        5,
+        30,
+        "must be kept for 5 years by law, and until then we keep them restricted",
+        ("10 years", "frozen"),
+    ),
+    (
+        "C1005",
+        "cn.pipl.erasure_freeze",
+        "retain_but_freeze",
+        None,
+        "frozen instead",
+        10,
+        30,  # PIPL sets no response period: the house default
+        "must be kept for 10 years, so they are retained but frozen",
+        ("5 years", "restricted"),
+    ),
+    (
+        "C1009",
+        "usca.ccpa.deletion",
+        "consumer_privacy_request",
+        45,
+        "within 45 days",
+        5,
+        45,
+        "must be kept for 5 years by law, and until then we keep them restricted",
+        ("10 years", "frozen"),
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("customer", "rule", "flag", "deadline", "says", "years"),
-    [
-        ("C1001", "eu.gdpr.erasure", "data_subject_request", 30, "within one month", 5),
-        ("C1005", "cn.pipl.erasure_freeze", "retain_but_freeze", None, "frozen instead", 10),
-        ("C1009", "usca.ccpa.deletion", "consumer_privacy_request", 45, "within 45 days", 5),
-    ],
+    ("customer", "rule", "flag", "deadline", "says", "years", "ticket_days", "kept", "never"),
+    ERASURE_CASES,
 )
 def test_an_erasure_request_is_handled_by_the_customers_law_and_freezes_what_must_be_kept(
-    orch: Orchestrator, customer: str, rule: str, flag: str, deadline: int | None, says: str, years: int
+    orch: Orchestrator,
+    customer: str,
+    rule: str,
+    flag: str,
+    deadline: int | None,
+    says: str,
+    years: int,
+    ticket_days: int,
+    kept: str,
+    never: tuple[str, ...],
 ) -> None:
     billing = orch.ask("What exchange rate did you use on my card payment?", customer_id=customer)
     tech = orch.ask("How do I reset my password?", customer_id=customer)
     before = {r["id"]: r for r in audit_records(orch, customer_id=customer)}
-    kept = [i for i, r in before.items() if r["conversation_id"] == billing.conversation_id]
+    kept_ids = [i for i, r in before.items() if r["conversation_id"] == billing.conversation_id]
     gone = [i for i, r in before.items() if r["conversation_id"] == tech.conversation_id]
-    assert kept and gone
-    assert all(before[i]["retention_class"] == "financial_record" for i in kept)
+    assert kept_ids and gone
+    assert all(before[i]["retention_class"] == "financial_record" for i in kept_ids)
 
     out = orch.ask("Please delete all my personal data", customer_id=customer)
 
@@ -66,15 +110,25 @@ def test_an_erasure_request_is_handled_by_the_customers_law_and_freezes_what_mus
     assert says in out.reply
     (task,) = rec["tasks"]
     assert (task["department"], task["status"]) == ("compliance", "resolved")
+    # the department was told the law's deadline and retention, and acted on them
+    view = rec["policy"]["department_view"]
+    assert view["retention"]["years"] == years
+    assert (view["deadlines"].get(task["id"]) or {}).get("days") == deadline
     with Session(orch.engine) as s:
         ticket = s.exec(
             select(Ticket).where(Ticket.customer_id == customer, Ticket.kind == "erasure_request")
         ).one()
     assert ticket.conversation_id == out.conversation_id
+    assert ticket.deadline == ticket.created_at.date() + timedelta(days=ticket_days)
+    assert f"by {ticket.deadline.day} {ticket.deadline:%b %Y}" in out.reply
+    (answer,) = [p for p in out.reply.split("\n\n") if ticket.id in p]  # compliance's part of the reply
+    assert kept in answer
+    for wrong in never:
+        assert wrong not in out.reply  # nothing contradicts the customer's own law
 
     after = {r["id"]: r for r in audit.export(orch.engine)}
     # records under retention are kept whole and frozen, for as long as this customer's law says
-    for i in kept:
+    for i in kept_ids:
         assert after[i]["frozen"] and not after[i]["erased"]
         assert after[i]["payload"] == before[i]["payload"]
         until = datetime.fromisoformat(after[i]["retain_until"])
@@ -83,7 +137,7 @@ def test_an_erasure_request_is_handled_by_the_customers_law_and_freezes_what_mus
     for i in gone:
         assert after[i]["erased"] and after[i]["payload"] is None and after[i]["customer_id"] is None
     (erasure,) = [r for r in after.values() if r["kind"] == "erasure"]
-    assert set(erasure["payload"]["frozen_ids"]) == set(kept)
+    assert set(erasure["payload"]["frozen_ids"]) == set(kept_ids)
     assert set(erasure["payload"]["erased_ids"]) == set(gone)
     # the request itself is documented after the erasure, not erased by it
     own = [r for r in after.values() if r["conversation_id"] == out.conversation_id]

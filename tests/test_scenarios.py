@@ -1,64 +1,47 @@
-"""End-to-end scenarios: realistic multi-part messages through the real orchestrator on the demo data."""
+"""End-to-end scenarios: the shipped conversations through the real orchestrator on the demo data.
+
+The scenarios and their expected outcomes live in orchestrator/eval/scenarios/*.yaml (the set
+`crossdesk eval scenarios` runs); a scenario with a `known_gap` is expected to fail until the gap
+is fixed.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-SCENARIOS = yaml.safe_load((Path(__file__).parent / "scenarios" / "core.yaml").read_text(encoding="utf-8"))
+from orchestrator.eval.scenarios import load_scenarios
+from orchestrator.eval.scenarios.runner import play
 
-
-def ordered_departments(record: dict[str, Any]) -> list[str]:
-    seen: list[str] = []
-    for task in record["tasks"]:
-        if task["department"] not in seen:
-            seen.append(task["department"])
-    return seen
+SCENARIOS = load_scenarios()
 
 
-def ok_actions(record: dict[str, Any]) -> set[str]:
-    return {a["name"] for t in record["tasks"] for a in t["actions"] if a["ok"]}
+def _param(scenario: Any) -> Any:
+    marks = [pytest.mark.xfail(reason=scenario.known_gap, strict=False)] if scenario.known_gap else []
+    return pytest.param(scenario, id=scenario.id, marks=marks)
 
 
-def test_there_are_at_least_25_scenarios() -> None:
-    assert len(SCENARIOS) >= 25
-    assert len({s["id"] for s in SCENARIOS}) == len(SCENARIOS)
+def test_the_shipped_set_covers_the_kinds_of_conversation() -> None:
+    assert len(SCENARIOS) >= 60
+    tags = [t for s in SCENARIOS for t in s.tags]
+    for tag, at_least in {"multi-turn": 15, "multi-department": 20, "jurisdiction": 20, "human": 8}.items():
+        assert tags.count(tag) >= at_least, tag
+    jurisdictions = {s.jurisdiction for s in SCENARIOS if s.jurisdiction}
+    customers = {s.customer for s in SCENARIOS if s.customer}
+    assert len(customers) >= 30 and jurisdictions >= {"EU", "UK", "SG"}
+    # a known gap is the exception, not the way to make the suite pass
+    assert sum(1 for s in SCENARIOS if s.known_gap) <= len(SCENARIOS) // 3
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["id"] for s in SCENARIOS])
-def test_scenario(orch: Any, scenario: dict[str, Any]) -> None:
-    conversation = None
-    for n, turn in enumerate(scenario["turns"], start=1):
-        outcome = orch.ask(
-            turn["message"],
-            conversation_id=conversation,
-            customer_id=scenario.get("customer"),
-            jurisdiction=scenario.get("jurisdiction"),
+@pytest.mark.parametrize("scenario", [_param(s) for s in SCENARIOS])
+def test_scenario(orch: Any, scenario: Any) -> None:
+    result = play(orch, scenario)
+    assert result.error is None, result.error
+    assert len(result.turns) == len(scenario.customer_turns)
+    for turn in result.turns:
+        problems = turn.failures + [v["detail"] for v in turn.violations] + turn.context_lost
+        assert not problems, (
+            f"turn {turn.n}: {turn.message!r}\nreply: {turn.reply}\nproblems: {problems}\n"
+            f"tasks: {[(t['text'], t['department'], t['intent'], t['status']) for t in turn.record.get('tasks', [])]}"
         )
-        conversation = outcome.conversation_id
-        record, reply = outcome.record, outcome.reply
-        where = f"turn {n}: {turn['message']!r}\nreply: {reply}\nrecord tasks: {record['tasks']}"
-        assert reply.strip(), where
-        assert ordered_departments(record) == turn["departments"], where
-        for name in turn.get("actions", []):
-            assert name in ok_actions(record), where
-        for name in turn.get("no_actions", []):
-            assert name not in ok_actions(record), where
-        for text in turn.get("reply_has", []):
-            assert text.lower() in reply.lower(), where
-        for text in turn.get("reply_lacks", []):
-            assert text.lower() not in reply.lower(), where
-        if "handoff" in turn:
-            assert (record["handoff"] is not None) == turn["handoff"], where
-        if "status" in turn:
-            assert record["status"] == turn["status"], where
-        if turn.get("unclear"):
-            assert record["unclear"] and "?" in reply, where
-        # counts are consistent with what the record lists
-        counts = record["counts"]
-        assert counts["dispatches"] == len(record["dispatches"])
-        assert counts["dispatches"] == sum(len(t["departments_tried"]) for t in record["tasks"])
-        assert counts["reroutes"] == sum(max(0, len(t["departments_tried"]) - 1) for t in record["tasks"])

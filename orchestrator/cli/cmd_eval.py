@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
 def _labelled_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="FILE", help="labelled messages: CSV/TSV with a header, or JSON lines")
-    p.add_argument("--text-col", default="text", metavar="COL", help="column holding the message (default: text)")
-    p.add_argument("--label-col", default="label", metavar="COL", help="column holding the label (default: label)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="labelled messages: CSV/TSV with a header, or JSON lines",
+    )
+    p.add_argument(
+        "--text-col", default="text", metavar="COL", help="column holding the message (default: text)"
+    )
+    p.add_argument(
+        "--label-col", default="label", metavar="COL", help="column holding the label (default: label)"
+    )
     p.add_argument(
         "--mapping",
         required=True,
         metavar="MAP.json",
         help='label -> department: {"label": "billing"} or {"label": {"department": "billing", "alternative": "technical"}}',
     )
-    p.add_argument("--untrained", action="store_true", help="use the plugins' router even if `crossdesk train` ran")
+    p.add_argument(
+        "--untrained", action="store_true", help="use the plugins' router even if `crossdesk train` ran"
+    )
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
-    p.add_argument("--report", metavar="OUT", help="also write the report as OUT.html (or .png with matplotlib)")
+    p.add_argument(
+        "--report", metavar="OUT", help="also write the report as OUT.html (or .png with matplotlib)"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "weakest labels and most confident misses.",
     )
     _labelled_args(routing)
-    routing.add_argument("--limit", type=int, metavar="N", help="evaluate N messages drawn across the file (seeded)")
+    routing.add_argument(
+        "--limit", type=int, metavar="N", help="evaluate N messages drawn across the file (seeded)"
+    )
     _output_args(routing)
     routing.set_defaults(func=run_routing)
 
@@ -50,7 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "line) and reports the share where exactly those two departments get a task.",
     )
     _labelled_args(multi)
-    multi.add_argument("--limit", type=int, metavar="N", default=1000, help="messages to build (default: 1000)")
+    multi.add_argument(
+        "--limit", type=int, metavar="N", default=1000, help="messages to build (default: 1000)"
+    )
     multi.add_argument("--seed", type=int, default=0, help="for the pairing (default: 0)")
     _output_args(multi)
     multi.set_defaults(func=run_multi)
@@ -61,19 +79,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Loads the articles into a fresh temporary store (your store is not touched), searches each "
         "task's query and scores the ranking against the task's gold article ids.",
     )
-    kb.add_argument("--docs", required=True, metavar="FILE", help="articles: JSON list of {id, title, content} or a folder")
-    kb.add_argument("--tasks", required=True, metavar="FILE", help="JSON list of tasks with a query and gold article ids")
+    kb.add_argument(
+        "--docs",
+        required=True,
+        metavar="FILE",
+        help="articles: JSON list of {id, title, content} or a folder",
+    )
+    kb.add_argument(
+        "--tasks", required=True, metavar="FILE", help="JSON list of tasks with a query and gold article ids"
+    )
     kb.add_argument(
         "--query-field",
         default="user_scenario.instructions",
         help="dotted path of each task's query (default: user_scenario.instructions)",
     )
     kb.add_argument(
-        "--gold-field", default="required_documents", help="field with the gold article ids (default: required_documents)"
+        "--gold-field",
+        default="required_documents",
+        help="field with the gold article ids (default: required_documents)",
     )
     kb.add_argument("--limit", type=int, metavar="N", help="evaluate N tasks drawn across the file (seeded)")
     _output_args(kb)
     kb.set_defaults(func=run_kb)
+
+    scenarios = esub.add_parser(
+        "scenarios",
+        help="end-to-end conversations with expected outcomes, on a fresh demo database",
+        description="Plays scenario conversations (the shipped set, or --file) through the real orchestrator on "
+        "a fresh seeded temporary database (yours is not touched) and reports first-contact resolution, "
+        "transfers per issue, escalation precision and recall, policy violations in replies and context "
+        "lost across turns. Exits non-zero only on errors, not on scores.",
+    )
+    scenarios.add_argument(
+        "--file", action="append", metavar="F", help="scenario YAML file or folder (repeatable; default: shipped set)"
+    )
+    scenarios.add_argument("--only", action="append", metavar="ID", help="run only these scenario ids (repeatable)")
+    scenarios.add_argument("--tag", action="append", metavar="TAG", help="run only scenarios with this tag")
+    scenarios.add_argument("--untrained", action="store_true", help="use the plugins' router even if trained")
+    scenarios.add_argument("--json", action="store_true", help="print the full report as JSON")
+    scenarios.set_defaults(func=run_scenarios, report=None)
     p.set_defaults(func=lambda a: p.print_help() or 2)
 
 
@@ -190,3 +234,44 @@ def run_kb(args: argparse.Namespace) -> int:
     with progress(len(tasks), "knowledge queries") as advance:
         report = evaluate_kb(docs, tasks, query_field=args.query_field, advance=advance)
     return _finish(report, args, format_kb(report))
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from orchestrator.config import load_settings
+    from orchestrator.errors import CrossdeskError, InputError
+    from orchestrator.eval.progress import progress
+    from orchestrator.eval.scenarios import load_scenarios
+    from orchestrator.eval.scenarios.metrics import format_report, report
+    from orchestrator.eval.scenarios.runner import default_decomposer, run_scenarios as play_all
+    from plugins.manager import load_plugins
+
+    paths = [Path(f) for f in args.file or []]
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{p}: no such scenario file or folder")
+    chosen = load_scenarios(paths or None)
+    if args.only:
+        missing = sorted(set(args.only) - {s.id for s in chosen})
+        if missing:
+            raise InputError(f"no scenario with id {', '.join(missing)}; the files have {len(chosen)} scenarios")
+        chosen = [s for s in chosen if s.id in args.only]
+    if args.tag:
+        chosen = [s for s in chosen if set(args.tag) & set(s.tags)]
+        if not chosen:
+            raise InputError(f"no scenario has tag {', '.join(args.tag)}")
+    settings = load_settings()
+    plugins = load_plugins(disabled=settings.disabled_plugins)
+    if not plugins.departments:
+        raise CrossdeskError("no department plugins are loaded; run `crossdesk plugins list` to see why")
+    decomposer = default_decomposer(settings, plugins, untrained=args.untrained)
+    with progress(len(chosen), "scenarios", enabled=len(chosen) >= 20 and sys.stderr.isatty()) as advance:
+        results = play_all(chosen, settings, plugins=plugins, decomposer=decomposer, advance=advance)
+    rep = report(results, files=[str(p) for p in paths] or ["(shipped set)"])
+    _finish(rep, args, format_report(rep))
+    broken = [r.scenario.id for r in results if r.error]
+    if broken:
+        print(f"error: {len(broken)} scenario(s) broke off: {', '.join(broken)}", file=sys.stderr)
+        return 1
+    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "your history does not mention keep their plugins' examples. See docs/evaluation.md.",
     )
     p.add_argument("--data", metavar="FILE", help="labelled messages: CSV/TSV with a header, or JSON lines")
-    p.add_argument("--text-col", default="text", metavar="COL", help="column holding the message (default: text)")
-    p.add_argument("--label-col", default="label", metavar="COL", help="column holding the label (default: label)")
+    p.add_argument(
+        "--text-col", default="text", metavar="COL", help="column holding the message (default: text)"
+    )
+    p.add_argument(
+        "--label-col", default="label", metavar="COL", help="column holding the label (default: label)"
+    )
     p.add_argument("--mapping", metavar="MAP.json", help="label -> department (same file as crossdesk eval)")
     p.add_argument("--reset", action="store_true", help="forget the trained router")
     p.add_argument("--status", action="store_true", help="say which router is in use")
@@ -49,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_departments([departments[lab] for lab in set(data.labels)], plugins, what=str(args.mapping))
         if len(set(data.labels)) < 2 and len(plugins.departments) < 2:
-            raise RouterError("the history has one label only; the router needs at least two to choose between")
+            raise RouterError(
+                "the history has one label only; the router needs at least two to choose between"
+            )
         report = train(settings, plugins, data.texts, data.labels, departments)
     except RouterError as exc:
         raise InputError(str(exc)) from exc
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reset(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _reset(settings: Any, args: argparse.Namespace) -> int:
     from orchestrator.cli.common import emit_json
     from orchestrator.nlu.trained import reset
 
@@ -96,7 +103,7 @@ def _reset(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untype
     return 0
 
 
-def _status(settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _status(settings: Any, args: argparse.Namespace) -> int:
     from orchestrator.cli.common import emit_json
     from orchestrator.nlu.trained import active_router_kind, trained_path
     from plugins.manager import load_plugins

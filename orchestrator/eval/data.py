@@ -47,7 +47,9 @@ def _open_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+        raise InputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
@@ -146,11 +148,15 @@ def read_mapping(path: Path | str) -> dict[str, Target]:
     """A JSON object: label -> "department", or label -> {"department": ..., "alternative": ...}."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such mapping file; pass a JSON object from each label to its department")
+        raise InputError(
+            f"{path}: no such mapping file; pass a JSON object from each label to its department"
+        )
     try:
         data = json.loads(_open_text(path))
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+        raise InputError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from exc
     if not isinstance(data, dict) or not data:
         raise InputError(
             f'{path}: expected a JSON object such as {{"card_arrival": {{"department": "technical"}}}}'
@@ -160,7 +166,7 @@ def read_mapping(path: Path | str) -> dict[str, Target]:
         if isinstance(value, str):
             value = {"department": value}
         if not isinstance(value, dict) or not isinstance(value.get("department"), str):
-            raise InputError(f"{path}: label {label!r}: give a department name or {{\"department\": ...}}")
+            raise InputError(f'{path}: label {label!r}: give a department name or {{"department": ...}}')
         department, alternative = value["department"], value.get("alternative")
         for what, name in (("department", department), ("alternative", alternative)):
             if name is not None and (not isinstance(name, str) or not _DEPARTMENT.match(name)):
@@ -176,7 +182,9 @@ def check_labels(labels: Sequence[str], mapping: dict[str, Target], mapping_path
     """Every label in the data must be in the mapping."""
     missing = sorted(set(labels) - set(mapping))
     if missing:
-        shown = ", ".join(repr(m) for m in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        shown = ", ".join(repr(m) for m in missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
         raise InputError(
             f"{mapping_path}: no department for label(s) {shown} found in the data; add them to the mapping"
         )

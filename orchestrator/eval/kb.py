@@ -58,9 +58,13 @@ def read_tasks(
         query = _as_text(_field(task, query_field))
         gold = _field(task, gold_field)
         if query is None:
-            raise InputError(f"{path}: task {index}: no text at {query_field!r}; pass the right --query-field")
+            raise InputError(
+                f"{path}: task {index}: no text at {query_field!r}; pass the right --query-field"
+            )
         if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
-            raise InputError(f"{path}: task {index}: {gold_field!r} is not a list of article ids; pass --gold-field")
+            raise InputError(
+                f"{path}: task {index}: {gold_field!r} is not a list of article ids; pass --gold-field"
+            )
         if gold:
             ident = task.get("id") if isinstance(task, dict) else None
             tasks.append((str(ident or index), query, gold))
@@ -106,7 +110,7 @@ def evaluate_kb(
             load_seconds = time.perf_counter() - started
             known = set(loaded.ids)
             unknown = sorted({g for _, _, gold in tasks for g in gold if g not in known})
-            per_task = []
+            per_task: list[dict[str, Any]] = []
             latencies = []
             for ident, query, gold in tasks:
                 t = time.perf_counter()

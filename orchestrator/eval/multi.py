@@ -34,7 +34,9 @@ def join(first: str, second: str, joiner: str) -> str:
     if joiner == "\n":
         return f"{a}\n{b}"
     if joiner == ". Also, ":
-        return f"{a} Also, {_lower_first(b)}" if a.endswith((".", "?", "!")) else f"{a}. Also, {_lower_first(b)}"
+        return (
+            f"{a} Also, {_lower_first(b)}" if a.endswith((".", "?", "!")) else f"{a}. Also, {_lower_first(b)}"
+        )
     return a.rstrip(".!? ") + joiner + _lower_first(b)
 
 
@@ -68,7 +70,11 @@ def build_pairs(data: Labelled, mapping: dict[str, Target], n: int, seed: int = 
 
 
 def evaluate_multi(
-    decomposer: Any, pairs: list[dict[str, Any]], *, router_kind: str = "plugins", advance: Advance | None = None
+    decomposer: Any,
+    pairs: list[dict[str, Any]],
+    *,
+    router_kind: str = "plugins",
+    advance: Advance | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     found: list[set[str]] = []
@@ -84,7 +90,7 @@ def evaluate_multi(
     n = len(pairs)
     strict = both = third = lenient = 0
     per_joiner: dict[str, list[bool]] = defaultdict(list)
-    failures = []
+    failures: list[dict[str, Any]] = []
     for p, got in zip(pairs, found, strict=True):
         want = set(p["expected"])
         ok_both = want <= got
@@ -98,7 +104,12 @@ def evaluate_multi(
         per_joiner[p["joiner"]].append(ok)
         if not ok and len(failures) < FAILURES_SHOWN:
             failures.append(
-                {"text": p["text"][:300], "lines": list(p["lines"]), "expected": sorted(want), "got": sorted(got)}
+                {
+                    "text": p["text"][:300],
+                    "lines": list(p["lines"]),
+                    "expected": sorted(want),
+                    "got": sorted(got),
+                }
             )
     return {
         "kind": "multi",

@@ -65,7 +65,9 @@ def _pct(value: float | None) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, left: int = 1) -> str:
     head = "".join(f'<th class="{"l" if i < left else ""}">{_esc(h)}</th>' for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{_esc(v)}</td>' for i, v in enumerate(r)) + "</tr>"
+        "<tr>"
+        + "".join(f'<td class="{"l" if i < left else ""}">{_esc(v)}</td>' for i, v in enumerate(r))
+        + "</tr>"
         for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -84,7 +86,9 @@ def bar_chart(groups: dict[str, dict[str, float]], *, width: int = 640) -> str:
         for i, s in enumerate(series):
             v = max(0.0, min(1.0, float(values.get(s, 0.0))))
             colour = _COLOURS[i % len(_COLOURS)]
-            parts.append(f'<rect x="{label_w}" y="{y}" width="{v * scale:.1f}" height="{bar - 2}" fill="{colour}"/>')
+            parts.append(
+                f'<rect x="{label_w}" y="{y}" width="{v * scale:.1f}" height="{bar - 2}" fill="{colour}"/>'
+            )
             parts.append(f'<text x="{label_w + v * scale + 4:.1f}" y="{y + bar - 3}">{v:.3f}</text>')
             y += bar
         y += gap
@@ -102,7 +106,9 @@ def _heat_table(rows: Sequence[str], columns: Sequence[str], matrix: Sequence[Se
     body = []
     for name, values in zip(rows, matrix, strict=True):
         cells = "".join(
-            f'<td style="background:rgba(47,109,181,{0.08 + 0.7 * v / top:.2f})">{v}</td>' if v else "<td>0</td>"
+            f'<td style="background:rgba(47,109,181,{0.08 + 0.7 * v / top:.2f})">{v}</td>'
+            if v
+            else "<td>0</td>"
             for v in values
         )
         body.append(f'<tr><td class="l">{_esc(name)}</td>{cells}</tr>')
@@ -110,10 +116,14 @@ def _heat_table(rows: Sequence[str], columns: Sequence[str], matrix: Sequence[Se
 
 
 def _cards(items: Sequence[tuple[str, str]]) -> str:
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="muted">{_esc(k)}</div><div class="metric">{_esc(v)}</div></div>'
-        for k, v in items
-    ) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><div class="muted">{_esc(k)}</div><div class="metric">{_esc(v)}</div></div>'
+            for k, v in items
+        )
+        + "</div>"
+    )
 
 
 def _routing_html(r: dict[str, Any]) -> list[str]:
@@ -132,15 +142,26 @@ def _routing_html(r: dict[str, Any]) -> list[str]:
         f"{r['data']['labels']} labels; router: {_esc(r['router']['kind'])}; threshold {r['threshold']}</p>",
         _cards(cards),
         "<h2>Per department</h2>",
-        bar_chart({d: {"precision": m["precision"], "recall": m["recall"], "F1": m["f1"]} for d, m in r["per_department"].items()}),
+        bar_chart(
+            {
+                d: {"precision": m["precision"], "recall": m["recall"], "F1": m["f1"]}
+                for d, m in r["per_department"].items()
+            }
+        ),
         "<h2>Confusion matrix</h2>",
         _heat_table(r["confusion"]["rows"], r["confusion"]["columns"], r["confusion"]["matrix"]),
         "<h2>Labels, weakest first</h2>",
         _table(
             ["label", "department", "messages", "strict", "lenient", "misrouted to"],
             [
-                [p["label"], p["department"], p["n"], _pct(p["strict"]), _pct(p["lenient"]),
-                 ", ".join(f"{n} ({c})" for n, c in p["routed_to"])]
+                [
+                    p["label"],
+                    p["department"],
+                    p["n"],
+                    _pct(p["strict"]),
+                    _pct(p["lenient"]),
+                    ", ".join(f"{n} ({c})" for n, c in p["routed_to"]),
+                ]
                 for p in r["per_label"]
             ],
             left=2,
@@ -151,7 +172,10 @@ def _routing_html(r: dict[str, Any]) -> list[str]:
             "<h2>Most confident misses</h2>",
             _table(
                 ["line", "expected", "got", "confidence", "text"],
-                [[m["line"], m["expected"], m["got"], f"{m['confidence']:.2f}", m["text"]] for m in r["worst_misses"]],
+                [
+                    [m["line"], m["expected"], m["got"], f"{m['confidence']:.2f}", m["text"]]
+                    for m in r["worst_misses"]
+                ],
             ),
         ]
     return out
@@ -171,18 +195,30 @@ def _multi_html(r: dict[str, Any]) -> list[str]:
         "<h2>By joiner</h2>",
         bar_chart({j: {"both found, no third": v} for j, v in r["per_joiner"].items()}),
         "<h2>Some misses</h2>",
-        _table(["expected", "got", "text"], [["+".join(f["expected"]), "+".join(f["got"]), f["text"]] for f in r["failures"]]),
+        _table(
+            ["expected", "got", "text"],
+            [["+".join(f["expected"]), "+".join(f["got"]), f["text"]] for f in r["failures"]],
+        ),
     ]
 
 
 def _kb_html(r: dict[str, Any]) -> list[str]:
     return [
         f"<p class=muted>{r['tasks']} queries over {r['articles']} articles</p>",
-        _cards([("recall@5", f"{r['recall@5']:.3f}"), ("recall@10", f"{r['recall@10']:.3f}"), ("MRR@10", f"{r['mrr@10']:.3f}")]),
+        _cards(
+            [
+                ("recall@5", f"{r['recall@5']:.3f}"),
+                ("recall@10", f"{r['recall@10']:.3f}"),
+                ("MRR@10", f"{r['mrr@10']:.3f}"),
+            ]
+        ),
         "<h2>Per query</h2>",
         _table(
             ["task", "gold articles", "recall@5", "recall@10", "first gold rank"],
-            [[t["task"], t["gold"], t["recall@5"], t["recall@10"], t["first_rank"] or "-"] for t in r["per_task"]],
+            [
+                [t["task"], t["gold"], t["recall@5"], t["recall@10"], t["first_rank"] or "-"]
+                for t in r["per_task"]
+            ],
         ),
     ]
 
@@ -212,7 +248,11 @@ def _png(report: dict[str, Any], path: Path) -> None:
     if kind == "routing":
         deps = list(report["per_department"])
         for i, metric in enumerate(("precision", "recall", "f1")):
-            ax.barh([j * 4 + i for j in range(len(deps))], [report["per_department"][d][metric] for d in deps], label=metric)
+            ax.barh(
+                [j * 4 + i for j in range(len(deps))],
+                [report["per_department"][d][metric] for d in deps],
+                label=metric,
+            )
         ax.set_yticks([j * 4 + 1 for j in range(len(deps))], deps)
         acc = report["department_accuracy"]
         ax.set_title(f"department accuracy: strict {acc['strict']:.1%}, lenient {acc['lenient']:.1%}")

@@ -35,7 +35,9 @@ def _ratio(a: float, b: float) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def predictions(decomposer: Any, texts: Sequence[str], advance: Advance | None = None) -> list[dict[str, Any]]:
+def predictions(
+    decomposer: Any, texts: Sequence[str], advance: Advance | None = None
+) -> list[dict[str, Any]]:
     """Per message: predicted department and intent, confidence, best guess and every task's department."""
     out: list[dict[str, Any]] = []
     for start in range(0, len(texts), BATCH):
@@ -115,7 +117,13 @@ def _per_department(gold: list[str], pred: list[str], departments: list[str]) ->
         support = sum(1 for g in gold if g == dep)
         precision, recall = _ratio(tp, predicted), _ratio(tp, support)
         f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
-        out[dep] = {"precision": precision, "recall": recall, "f1": f1, "support": support, "predicted": predicted}
+        out[dep] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support,
+            "predicted": predicted,
+        }
     return out
 
 
@@ -152,7 +160,9 @@ def evaluate_routing(
         else None
     )
 
-    gold_deps = sorted(set(gold), key=lambda d: (d not in departments, departments.index(d) if d in departments else 0, d))
+    gold_deps = sorted(
+        set(gold), key=lambda d: (d not in departments, departments.index(d) if d in departments else 0, d)
+    )
     columns = departments + [UNCLEAR, OUT_OF_SCOPE]
     counts = Counter(zip(gold, got, strict=True))
     confusion = [[counts[(g, c)] for c in columns] for g in gold_deps]
@@ -180,9 +190,7 @@ def evaluate_routing(
         )
     per_label.sort(key=lambda r: (r["strict"], r["label"]))
 
-    misses = [
-        i for i in range(n) if not lenient[i] and got[i] not in (UNCLEAR, OUT_OF_SCOPE)
-    ]
+    misses = [i for i in range(n) if not lenient[i] and got[i] not in (UNCLEAR, OUT_OF_SCOPE)]
     misses.sort(key=lambda i: -preds[i]["confidence"])
     worst = [
         {
@@ -198,7 +206,9 @@ def evaluate_routing(
     extra = sum(1 for p in preds if len(p["departments"]) > 1)
     whole = message_level(router, data.texts)
     whole_strict = [g == d for g, (d, _) in zip(gold, whole, strict=True)]
-    whole_lenient = [s or (a is not None and d == a) for s, a, (d, _) in zip(whole_strict, alt, whole, strict=True)]
+    whole_lenient = [
+        s or (a is not None and d == a) for s, a, (d, _) in zip(whole_strict, alt, whole, strict=True)
+    ]
     whole_intent = (
         _ratio(sum(d == g and i == lab for (d, i), g, lab in zip(whole, gold, data.labels, strict=True)), n)
         if labels_known
@@ -269,10 +279,16 @@ def format_routing(report: dict[str, Any], *, labels: int = 10) -> str:
     )
     lines += ["", f"  {'department':<16} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}"]
     for dep, m in report["per_department"].items():
-        lines.append(f"  {dep:<16} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8}")
+        lines.append(
+            f"  {dep:<16} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8}"
+        )
     conf = report["confusion"]
     width = max(10, *(len(c) for c in conf["columns"]))
-    lines += ["", "  confusion (rows: expected, columns: got)", "  " + " " * 14 + "".join(f"{c:>{width + 1}}" for c in conf["columns"])]
+    lines += [
+        "",
+        "  confusion (rows: expected, columns: got)",
+        "  " + " " * 14 + "".join(f"{c:>{width + 1}}" for c in conf["columns"]),
+    ]
     for row, values in zip(conf["rows"], conf["matrix"], strict=True):
         lines.append(f"  {row:<14}" + "".join(f"{v:>{width + 1}}" for v in values))
     weak = [r for r in report["per_label"] if r["strict"] < 1.0][:labels]
@@ -280,11 +296,15 @@ def format_routing(report: dict[str, Any], *, labels: int = 10) -> str:
         lines += ["", f"  weakest labels (of {len(report['per_label'])})"]
         for r in weak:
             to = ", ".join(f"{name} {count}" for name, count in r["routed_to"])
-            lines.append(f"  {r['strict']:>6.1%}  {r['label']:<40} -> {r['department']:<11} misrouted to: {to}")
+            lines.append(
+                f"  {r['strict']:>6.1%}  {r['label']:<40} -> {r['department']:<11} misrouted to: {to}"
+            )
     if report["worst_misses"]:
         lines += ["", "  most confident misses"]
         for m in report["worst_misses"][:10]:
             text = m["text"].replace("\n", " ")[:90]
-            lines.append(f"  line {m['line']:>6}  {m['confidence']:.2f}  {m['expected']} -> {m['got']}: {text}")
+            lines.append(
+                f"  line {m['line']:>6}  {m['confidence']:.2f}  {m['expected']} -> {m['got']}: {text}"
+            )
     lines.append(f"\n  {report['seconds']} s, {report['messages_per_second']} messages/s")
     return "\n".join(lines)

@@ -50,7 +50,7 @@ _SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\n+")
 
 def distinct_terms(text: str) -> int:
     """How many distinct search terms `text` holds (before the store's cap)."""
-    from orchestrator.knowledge.store import MAX_QUERY_CHARS, MAX_TERM_CHARS, STOPWORDS, _stem, _WORD
+    from orchestrator.knowledge.store import _WORD, MAX_QUERY_CHARS, MAX_TERM_CHARS, STOPWORDS, _stem
 
     seen = set()
     for match in _WORD.finditer(text[:MAX_QUERY_CHARS].lower()):
@@ -67,7 +67,7 @@ def is_long(text: str, max_terms: int) -> bool:
 
 def phrases(text: str, limit: int = MAX_PHRASES) -> list[str]:
     """Two-word phrases (no stopword in them) that `text` uses at least twice, most repeated first."""
-    from orchestrator.knowledge.store import MAX_QUERY_CHARS, STOPWORDS, _stem, _WORD
+    from orchestrator.knowledge.store import _WORD, MAX_QUERY_CHARS, STOPWORDS, _stem
 
     words = _WORD.findall(text[:MAX_QUERY_CHARS].lower())
     counts: Counter[tuple[str, str]] = Counter()

@@ -46,6 +46,7 @@ _FILLER_RE = re.compile(
 
 # a soft-cut piece in the same department stays separate only when it names its own problem this clearly
 SOFT_MERGE_INTENT_P = 0.6
+COMMA_SPLIT_CONFIDENCE = 0.95
 
 
 @dataclass
@@ -64,6 +65,7 @@ class _Piece:
     looked_like_follow_up: bool = False
     soft: bool = False  # cut at a bare comma or a weak "and" (see split.Span.soft)
     intent_p: float = 0.0  # probability of the best intent alone
+    comma: bool = False  # the soft cut was a bare comma
 
 
 @dataclass
@@ -84,7 +86,9 @@ def _blank(text: str, ranges: list[tuple[int, int]]) -> str:
 def _prepare(msg: _Message) -> None:
     text = msg.text
     for span in split(text, max_spans=MAX_SPANS):
-        piece = _Piece(span.start, span.end, language=guess_language(span.text), soft=span.soft)
+        piece = _Piece(
+            span.start, span.end, language=guess_language(span.text), soft=span.soft, comma=span.comma
+        )
         msg.pieces.append(piece)
         if signals.greeting_only(span.text):
             piece.kind = "greeting"
@@ -281,7 +285,12 @@ class Decomposer:
                     piece.kind == "unclear"
                     or last.kind == "unclear"
                     # same department and no clear problem of its own ("..., the second time on Monday")
-                    or (last.department == piece.department and piece.intent_p < SOFT_MERGE_INTENT_P)
+                    or (
+                        last.department == piece.department
+                        and (piece.comma or piece.intent_p < SOFT_MERGE_INTENT_P)
+                    )
+                    # a bare comma splits off a new problem only when it is unmistakable on its own
+                    or (piece.comma and piece.confidence < COMMA_SPLIT_CONFIDENCE)
                 ):
                     # a bare-comma cut that did not reveal a second problem: undo it
                     if last.kind == "unclear" and piece.kind == "task":

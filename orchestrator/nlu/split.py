@@ -24,7 +24,8 @@ class Span:
     start: int
     end: int
     text: str  # original[start:end]
-    soft: bool = False  # begins after a bare comma: merge back unless it is a different problem
+    soft: bool = False  # begins after a weak cut (bare comma, plain "and"): merge back unless a new problem
+    comma: bool = False  # the weak cut was a bare comma: only a different department makes it a new problem
 
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
@@ -54,7 +55,8 @@ _SUBJECT_ES = r"mi|mis|me|yo|el|la|los|las|no|también|quiero|necesito|tengo|hay
 _CLAUSE_RE = re.compile(
     r"(?P<strong>"
     r"\s*[;；]\s*"
-    r"|(?<!\bi)(?<!\bwe),?\s+(?:and\s+|but\s+)?also\b[,:]?\s*"
+    # "also" starts a new problem after a comma or "and"/"but", not inside a clause ("was also declined")
+    r"|(?<!\bi)(?<!\bwe)(?:,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+)also\b[,:]?\s*"
     r"|(?:,\s*|\s+)(?:and\s+|but\s+)?(?=(?:i|we)\s+also\b)"
     r"|,?\s+(?:and\s+)?(?:plus|besides|additionally|furthermore|moreover|separately|as\s+well\s+as"
     r"|on\s+top\s+of\s+(?:that|this)|another\s+thing|one\s+more\s+thing|oh\s+and|oh\s+also"
@@ -142,7 +144,12 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 
 def _clauses(
-    text: str, start: int, end: int, min_words: int, soft_starts: set[int] | None = None
+    text: str,
+    start: int,
+    end: int,
+    min_words: int,
+    soft_starts: set[int] | None = None,
+    comma_starts: set[int] | None = None,
 ) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     seg_start = start
@@ -160,6 +167,8 @@ def _clauses(
         seg_start = m.end()
         if m.group("strong") is None and soft_starts is not None:
             soft_starts.add(seg_start)
+        if m.group("soft") is not None and comma_starts is not None:
+            comma_starts.add(seg_start)
     last = _trim(text, seg_start, end)
     if last:
         out.append(last)
@@ -220,12 +229,13 @@ def split(text: str, *, max_spans: int = MAX_SPANS, min_words: int = MIN_WORDS) 
         return []
     parts: list[tuple[int, int]] = []
     soft_starts: set[int] = set()
+    comma_starts: set[int] = set()
     for s, e in sentences(text):
         if len(parts) >= max_spans * 2:
             parts.append((s, e))  # past the cap nothing is split further; keep it cheap
             continue
-        parts.extend(_clauses(text, s, e, min_words, soft_starts))
+        parts.extend(_clauses(text, s, e, min_words, soft_starts, comma_starts))
     parts = _attach_anaphora(text, _attach_short(text, parts, min_words))
     if len(parts) > max_spans:
         parts = parts[: max_spans - 1] + [(parts[max_spans - 1][0], parts[-1][1])]
-    return [Span(s, e, text[s:e], soft=s in soft_starts) for s, e in parts]
+    return [Span(s, e, text[s:e], soft=s in soft_starts, comma=s in comma_starts) for s, e in parts]

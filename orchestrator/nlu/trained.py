@@ -152,7 +152,9 @@ def train(
     started = time.perf_counter()
     if not plugins.departments:
         raise RouterError("no department plugins are loaded; nothing to route to")
-    check_departments([departments[lab] for lab in set(labels) if lab in departments], plugins, what="the mapping")
+    check_departments(
+        [departments[lab] for lab in set(labels) if lab in departments], plugins, what="the mapping"
+    )
     covered = {departments[lab] for lab in labels if lab in departments}
     extra = [(d, i) for d, i in plugins.intents() if d not in covered]
     router = Router.fit_labelled(texts, labels, departments, extra=extra)

@@ -20,10 +20,10 @@ from plugins.builtin._base import (
     fmt_money,
     mentions,
 )
-from plugins.builtin._lookup import hold_explanation, kyc_state, pointed_at
-from plugins.builtin.actions_compliance import ACTIONS, DATA_REQUESTS, NAME
+from plugins.builtin._lookup import add_business_days, hold_explanation, kyc_state, pointed_at
+from plugins.builtin.actions_compliance import ACTIONS, DATA_REQUEST_DAYS, DATA_REQUESTS, NAME
 from plugins.builtin.intents_compliance import INTENTS
-from plugins.contracts import DepartmentResult
+from plugins.contracts import DepartmentResult, policy_of
 
 COMPLAINT_DAYS = 15
 # days until a fraud claim must be answered; EU and UK refund unauthorised payments by the next business day
@@ -160,12 +160,56 @@ def source_of_funds(run: Run) -> DepartmentResult:
     )
 
 
+def policy_deadline(run: Run, default: int) -> tuple[int, str | None]:
+    """(calendar days, rule id) of the statutory deadline the customer's law sets for this task;
+    `default` and None when the run has no policy view or no rule set one."""
+    view = policy_of(run.ctx)
+    found = (view.get("deadlines") or {}).get(run.task.id) or (view.get("deadlines_by_intent") or {}).get(
+        run.task.intent
+    )
+    if not found:
+        return default, None
+    days = int(found["days"])
+    if found.get("business"):
+        today = utcnow().date()
+        days = (add_business_days(today, days) - today).days
+    return days, found.get("rule_id")
+
+
+def _years(value: float) -> str:
+    return f"{value:g} year" + ("" if value == 1 else "s")
+
+
+def erasure_retention(run: Run) -> str:
+    """What an erasure leaves in place, with the retention period of the customer's law: frozen
+    where the law says retain-but-freeze (CN), kept restricted elsewhere."""
+    view = policy_of(run.ctx)
+    retention = view.get("retention")
+    if not retention:
+        return (
+            " We'll delete everything the law doesn't oblige us to keep; records we must keep by law, "
+            "such as transaction records, are kept restricted until their retention period ends."
+        )
+    period = _years(float(retention["years"]))
+    if "retain_but_freeze" in (view.get("flags") or ()):
+        return (
+            " We'll delete everything the law doesn't oblige us to keep. Your financial records must be "
+            f"kept for {period}, so they are retained but frozen: stored, used for nothing else, and "
+            "deleted when that period ends."
+        )
+    return (
+        " We'll delete everything the law doesn't oblige us to keep; records of your transactions must "
+        f"be kept for {period} by law, and until then we keep them restricted from any other use."
+    )
+
+
 def _data_request_handler(action: str) -> Any:
     _kind, note_kind, what = DATA_REQUESTS[action]
 
     def handle(run: Run) -> DepartmentResult:
         kb = run.cite()
-        record = run.act(action)
+        days, rule_id = policy_deadline(run, DATA_REQUEST_DAYS)
+        record = run.act(action, deadline_days=days)
         if not record.ok:
             return run.failed_action(record, "register your request")
         ticket, deadline = record.result["ticket_id"], record.result.get("deadline")
@@ -178,14 +222,9 @@ def _data_request_handler(action: str) -> Any:
             note_kind,
             f"Customer requested {what}; ticket {ticket}, due {deadline}.",
             subject=ticket,
-            data={"ticket_id": ticket, "deadline": deadline},
+            data={"ticket_id": ticket, "deadline": deadline, "deadline_days": days, "rule_id": rule_id},
         )
-        extra = ""
-        if action == "open_erasure_request":
-            extra = (
-                " We'll delete everything the law doesn't oblige us to keep; records of transactions "
-                "must be kept for 5 years after the account closes under anti-money-laundering rules."
-            )
+        extra = erasure_retention(run) if action == "open_erasure_request" else ""
         return run.resolved(
             f"I've registered your request for {what} (reference {ticket}). We'll complete it{due} and "
             f"confirm by email.{extra}{kb}"
@@ -202,10 +241,11 @@ def _as_date(value: str) -> Any:
 
 def complaint(run: Run) -> DepartmentResult:
     kb = run.cite()
+    days, _rule = policy_deadline(run, COMPLAINT_DAYS)
     record = run.act(
         "open_case",
         kind="complaint",
-        deadline_days=COMPLAINT_DAYS,
+        deadline_days=days,
         summary=run.task.text[:500] or "complaint",
     )
     if not record.ok:

@@ -13,7 +13,7 @@ from tui.screens.conversation import ConversationScreen
 
 
 def keys(app: Any) -> list[str]:
-    return [str(k.value) for k in app.screen.query_one(DataTable).rows]
+    return [str(r.key.value) for r in app.screen.query_one(DataTable).ordered_rows]
 
 
 def cell(app: Any, conversation_id: str, column: str) -> Any:

@@ -15,7 +15,7 @@ from tui.widgets.waterfall import WaterfallTable
 
 
 def rows(table: DataTable[Any]) -> list[str]:
-    return [str(k.value) for k in table.rows]
+    return [str(r.key.value) for r in table.ordered_rows]
 
 
 async def open_conversation(pilot: Any, app: Any, conversation_id: str) -> ConversationScreen:

@@ -27,7 +27,7 @@ async def queue_loaded(pilot: Any) -> None:
 async def open_conversation(pilot: Any, conversation_id: str) -> None:
     await queue_loaded(pilot)
     table = pilot.app.screen.query_one(DataTable)
-    table.move_cursor(row=[str(k.value) for k in table.rows].index(conversation_id))
+    table.move_cursor(row=[str(r.key.value) for r in table.ordered_rows].index(conversation_id))
     await pilot.press("enter")
     await until(
         pilot,

@@ -23,7 +23,7 @@ def actions(posted: list[TextualMessage]) -> list[ActionDone]:
 
 def queue_keys(app: Any) -> list[str]:
     table = app.screen.query_one(DataTable)
-    return [str(k.value) for k in table.rows]
+    return [str(r.key.value) for r in table.ordered_rows]
 
 
 def test_claim_reply_release_round_trip(orch: Any, conversations: dict[str, Any], desk: Any) -> None:

@@ -109,38 +109,47 @@ class QueueScreen(ConsoleScreen):
         )
 
     def _apply(self) -> None:
+        """Bring the table to the filtered, sorted rows with as little work as possible: with
+        simulated customers it changes every second, and rebuilding hundreds of rows each time
+        would make every key press wait."""
         table = self.query_one(DataTable)
         selected = self.selected_row()
         shown = data.sort_rows(data.filter_rows(self.rows, self.query_text), self.sort, self.desk.operator)
-        keys = [r.conversation_id for r in shown]
-        if keys == [r.conversation_id for r in self.shown]:
-            self.shown = shown
-            self._update_cells()
-        else:
-            self.shown = shown
-            self._cells = {r.conversation_id: self._cells_of(r) for r in shown}
-            table.clear()
-            for r in shown:
-                table.add_row(*self._cells[r.conversation_id], key=r.conversation_id)
-            if selected is not None and selected.conversation_id in self._cells:
-                table.move_cursor(row=keys.index(selected.conversation_id), animate=False)
+        wanted = {r.conversation_id: r for r in shown}
+        before = {r.conversation_id: r for r in self.shown}
+        for gone in before.keys() - wanted.keys():
+            table.remove_row(gone)
+            self._cells.pop(gone, None)
+        for key, r in wanted.items():
+            if key not in before:
+                self._cells[key] = cells = self._cells_of(r)
+                table.add_row(*cells, key=key)
+            elif before[key] != r:
+                self._update_row(r)
+        order = list(wanted)
+        if [str(row.key.value) for row in table.ordered_rows] != order:
+            rank = {key: i for i, key in enumerate(order)}
+            table.sort("conversation", key=lambda cell: rank[cell.plain])
+            if selected is not None and selected.conversation_id in rank:
+                table.move_cursor(row=rank[selected.conversation_id], animate=False)
+        self.shown = shown
         self._summarise()
 
-    def _update_cells(self) -> None:
+    def _update_row(self, r: QueueRow) -> None:
         table = self.query_one(DataTable)
-        for r in self.shown:
-            cells = self._cells_of(r)
-            old = self._cells.get(r.conversation_id)
-            if old == cells:
-                continue
-            for (_, key, _), new, before in zip(COLUMNS, cells, old or (None,) * len(COLUMNS), strict=True):
-                if new != before:
-                    table.update_cell(r.conversation_id, key, new)
-            self._cells[r.conversation_id] = cells
+        cells = self._cells_of(r)
+        old = self._cells.get(r.conversation_id) or (None,) * len(COLUMNS)
+        for (_, key, _), new, was in zip(COLUMNS, cells, old, strict=True):
+            if new != was:
+                table.update_cell(r.conversation_id, key, new)
+        self._cells[r.conversation_id] = cells
 
     def _tick(self) -> None:
-        # the countdowns and ages move with the clock, not with the data
-        self._update_cells()
+        # the countdowns and ages move with the clock, not with the data: redraw the rows in view
+        table = self.query_one(DataTable)
+        first = max(0, int(table.scroll_y))
+        for r in self.shown[first : first + table.size.height + 1]:
+            self._update_row(r)
         self._summarise()
 
     def _summarise(self) -> None:
