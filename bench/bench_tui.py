@@ -4,13 +4,14 @@ Seeds a fresh demo database, starts the simulator in the console's process (as
 `crossdesk tui --simulate` does) at --rate messages per second, lets the queue
 fill, then drives the console headless with Textual's Pilot:
 
-  move   down/up in the queue: until a frame shows the new cursor row
-  open   enter on a conversation: until its screen has loaded and drawn it (database read in a worker)
-  switch 3 then 1 (metrics and back to the queue): until the queue is drawn again
+  move   down/up in the queue: until the frame that shows the new cursor row
+  open   enter on a conversation: until it is loaded (database read in a worker) and drawn
+  switch 1 from another screen: until the queue is drawn again
 
-A frame is one call of the app's display step, which in a terminal writes the
-update; headless it does everything but the write. Target (issue 5): the
-console stays responsive at 20 messages per second.
+Keys go in the way the terminal driver hands them over; a frame is one call
+of the app's display step (in a terminal it writes the update, headless it
+does everything but the write). Target (issue 5): the console stays
+responsive with the simulator at 20 messages per second.
 
     .venv/bin/python bench/bench_tui.py [--rate 20] [--moves 200] [--opens 30] [--warmup 10] [--json]
 """
@@ -71,14 +72,74 @@ class Frames:
             await asyncio.sleep(0.0005)
 
 
-async def until(check: Any, timeout: float = 30.0) -> float:
-    """Poll `check` until it is true; returns the time it first was."""
+class Marks:
+    """When each awaited change happened: the cursor moved, a conversation was drawn, the queue came back."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def add(self, *_: Any) -> None:
+        self.times.append(time.perf_counter())
+
+    async def next_after(self, count: int, timeout: float = 30.0) -> float:
+        deadline = time.perf_counter() + timeout
+        while len(self.times) <= count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the screen never changed")
+            await asyncio.sleep(0.0005)
+        return self.times[count]
+
+
+def instrument(marks: Marks) -> None:
+    """Mark the moments the timed changes reach the widgets (the next frame then shows them)."""
+    from tui.screens.base import ConsoleScreen
+    from tui.screens.conversation import ConversationScreen
+    from tui.screens.queue import QueueScreen
+
+    show = ConversationScreen._show
+
+    def shown(self: Any, detail: Any) -> None:
+        show(self, detail)
+        marks.add()
+
+    ConversationScreen._show = shown  # type: ignore[method-assign]
+    resume = ConsoleScreen.on_screen_resume
+
+    def resumed(self: Any) -> None:
+        resume(self)
+        if isinstance(self, QueueScreen):
+            marks.add()
+
+    ConsoleScreen.on_screen_resume = resumed  # type: ignore[method-assign]
+
+
+async def press(app: Any, key: str) -> None:
+    """Hand the app a key the way the terminal driver does (Pilot.press would also wait for idle)."""
+    from textual import events
+
+    char = key if len(key) == 1 else None
+    event = events.Key(key, char)
+    event.set_sender(app)
+    app._driver.send_message(event)
+    await asyncio.sleep(0)
+
+
+async def timed(app: Any, frames: Frames, marks: Marks, key: str) -> float:
+    """Milliseconds from handing over `key` to the first frame drawn after its effect."""
+    count = len(marks.times)
+    t0 = time.perf_counter()
+    await press(app, key)
+    changed = await marks.next_after(count)
+    drawn = await frames.after(changed)
+    return (drawn - t0) * 1000
+
+
+async def wait(check: Any, timeout: float = 60.0) -> None:
     deadline = time.perf_counter() + timeout
     while not check():
         if time.perf_counter() > deadline:
-            raise TimeoutError("the screen never changed")
-        await asyncio.sleep(0.0005)
-    return time.perf_counter()
+            raise TimeoutError("gave up waiting")
+        await asyncio.sleep(0.01)
 
 
 async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -87,15 +148,18 @@ async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
     from tui.screens.conversation import ConversationScreen
     from tui.screens.queue import QueueScreen
 
+    marks = Marks()
+    instrument(marks)
     samples: dict[str, list[float]] = {"move": [], "open": [], "switch": []}
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30)):
         frames = Frames(app)
-        await until(lambda: app.simulator is not None, timeout=120)
+        await wait(lambda: app.simulator is not None, timeout=180)
         print(f"simulator running at {args.rate:g}/s; warming up {args.warmup:g} s", file=sys.stderr)
         await asyncio.sleep(args.warmup)
         queue = app.screen
         assert isinstance(queue, QueueScreen)
         table = queue.query_one(DataTable)
+        app.watch(table, "cursor_coordinate", marks.add, init=False)
 
         key = "down"
         for _ in range(args.moves):
@@ -104,30 +168,20 @@ async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
                 key = "down"
             elif table.cursor_row >= 12:
                 key = "up"
-            before = table.cursor_row
-            t0 = time.perf_counter()
-            await pilot.press(key)
-            changed = await until(lambda b=before: table.cursor_row != b or table.row_count < 2)
-            drawn = await frames.after(changed)
-            samples["move"].append((drawn - t0) * 1000)
+            samples["move"].append(await timed(app, frames, marks, key))
+            await asyncio.sleep(0.02)  # a person does not type faster than this
 
         for _ in range(args.opens):
-            t0 = time.perf_counter()
-            await pilot.press("enter")
-            loaded = await until(lambda: isinstance(app.screen, ConversationScreen) and app.screen.detail is not None)
-            drawn = await frames.after(loaded)
-            samples["open"].append((drawn - t0) * 1000)
-            await pilot.press("escape")
-            await until(lambda: app.screen is queue)
-            await pilot.press("down")
-
-            t0 = time.perf_counter()
-            await pilot.press("3")
-            await until(lambda: app.screen is not queue)
-            await pilot.press("1")
-            shown = await until(lambda: app.screen is queue)
-            drawn = await frames.after(shown)
-            samples["switch"].append((drawn - t0) * 1000)
+            samples["open"].append(await timed(app, frames, marks, "enter"))
+            await wait(lambda: isinstance(app.screen, ConversationScreen))
+            await press(app, "3")  # metrics, then back to the queue
+            await wait(lambda: app.screen is not queue and not isinstance(app.screen, ConversationScreen))
+            samples["switch"].append(await timed(app, frames, marks, "1"))
+            await wait(lambda: isinstance(app.screen, ConversationScreen))
+            await press(app, "escape")
+            await wait(lambda: app.screen is queue)
+            await press(app, "down")
+            await asyncio.sleep(0.05)
         stats = app.simulator.stats()
         rows = table.row_count
 

@@ -175,8 +175,10 @@ class DepartmentContext(Protocol):
     jurisdiction: str
     history: Sequence[dict[str, Any]]  # earlier turns: {"message", "reply", "tasks": [...]}
     db: Session
-    knowledge: KnowledgeAPI
     notes: NotesAPI
+
+    @property
+    def knowledge(self) -> KnowledgeAPI: ...
 
     def act(self, name: str, **args: Any) -> ActionRecord: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: p.print_help() or 2)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Any:
     from orchestrator.config import load_settings
     from orchestrator.db import create_schema, make_engine
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: p.print_help() or 2)
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> Any:
     from orchestrator.config import load_settings
     from orchestrator.db import create_schema, make_engine
     from orchestrator.knowledge.store import KnowledgeStore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     ps = load_plugins(disabled=settings.disabled_plugins)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in ps.plugins:
         deps = [ps.departments[d] for d in info.departments]
         rows.append(
