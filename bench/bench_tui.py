@@ -6,7 +6,7 @@ fill, then drives the console headless with Textual's Pilot:
 
   move   down/up in the queue: until the frame that shows the new cursor row
   open   enter on a conversation: until it is loaded (database read in a worker) and drawn
-  switch 1 from another screen: until the queue is drawn again
+  switch 1 from the metrics screen: until the queue's screen (an open conversation) is drawn again
 
 Keys go in the way the terminal driver hands them over; a frame is one call
 of the app's display step (in a terminal it writes the update, headless it
@@ -51,12 +51,14 @@ class Frames:
 
     def __init__(self, app: Any) -> None:
         self.times: list[float] = []
+        self.drawn = asyncio.Event()
         draw = app._display
 
         def display(screen: Any, renderable: Any) -> None:
+            draw(screen, renderable)
             if renderable is not None:
                 self.times.append(time.perf_counter())
-            draw(screen, renderable)
+                self.drawn.set()
 
         app._display = display
 
@@ -67,26 +69,26 @@ class Frames:
             later = [t for t in self.times[-50:] if t >= moment]
             if later:
                 return later[0]
-            if time.perf_counter() > deadline:
-                raise TimeoutError("no frame was drawn")
-            await asyncio.sleep(0.0005)
+            self.drawn.clear()
+            await asyncio.wait_for(self.drawn.wait(), max(0.001, deadline - time.perf_counter()))
 
 
 class Marks:
-    """When each awaited change happened: the cursor moved, a conversation was drawn, the queue came back."""
+    """When each awaited change happened: the cursor moved, a conversation was drawn, a screen came back."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.changed = asyncio.Event()
 
     def add(self, *_: Any) -> None:
         self.times.append(time.perf_counter())
+        self.changed.set()
 
     async def next_after(self, count: int, timeout: float = 30.0) -> float:
         deadline = time.perf_counter() + timeout
         while len(self.times) <= count:
-            if time.perf_counter() > deadline:
-                raise TimeoutError("the screen never changed")
-            await asyncio.sleep(0.0005)
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), max(0.001, deadline - time.perf_counter()))
         return self.times[count]
 
 
@@ -94,7 +96,6 @@ def instrument(marks: Marks) -> None:
     """Mark the moments the timed changes reach the widgets (the next frame then shows them)."""
     from tui.screens.base import ConsoleScreen
     from tui.screens.conversation import ConversationScreen
-    from tui.screens.queue import QueueScreen
 
     show = ConversationScreen._show
 
@@ -107,8 +108,7 @@ def instrument(marks: Marks) -> None:
 
     def resumed(self: Any) -> None:
         resume(self)
-        if isinstance(self, QueueScreen):
-            marks.add()
+        marks.add()
 
     ConsoleScreen.on_screen_resume = resumed  # type: ignore[method-assign]
 
@@ -139,7 +139,7 @@ async def wait(check: Any, timeout: float = 60.0) -> None:
     while not check():
         if time.perf_counter() > deadline:
             raise TimeoutError("gave up waiting")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
 
 
 async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -148,7 +148,7 @@ async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
     from tui.screens.conversation import ConversationScreen
     from tui.screens.queue import QueueScreen
 
-    marks = Marks()
+    marks = Marks()  # created in the event loop: its asyncio.Event belongs there
     instrument(marks)
     samples: dict[str, list[float]] = {"move": [], "open": [], "switch": []}
     async with app.run_test(size=(100, 30)):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import random
 import signal
 import subprocess
@@ -312,62 +313,93 @@ class Simulator:
 # ---------------------------------------------------------------- in a child process
 
 
-class SimulatorProcess:
-    """A simulator in a child process on the database at `url`; `stats()` is its latest report."""
+class _Child:
+    """One simulator process and the reports it prints."""
 
-    def __init__(self, url: str, rate: float, *, seed: int | None = None, startup_timeout: float = 120.0) -> None:
-        if not 0 < rate <= MAX_RATE:
-            raise SimulatorError(f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second")
-        command = [sys.executable, "-m", "tui.simulator", "--db", url, "--rate", f"{rate:g}"]
-        if seed is not None:
-            command += ["--seed", str(seed)]
-        self._proc = subprocess.Popen(
+    def __init__(self, command: list[str]) -> None:
+        self.proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
         )
-        self._stats = SimStats(0, 0, 0, 0, 0.0, None)
-        self._ready = threading.Event()
-        self._errors: deque[str] = deque(maxlen=20)
+        self.stats = SimStats(0, 0, 0, 0, 0.0, None)
+        self.ready = threading.Event()
+        self.errors: deque[str] = deque(maxlen=20)
         threading.Thread(target=self._read, name="crossdesk-sim-reports", daemon=True).start()
         threading.Thread(target=self._read_errors, name="crossdesk-sim-errors", daemon=True).start()
-        # the child loads the router and the plugins first; wait for it to say it runs (or to fail)
-        deadline = time.monotonic() + startup_timeout
-        while not self._ready.wait(0.1):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                time.sleep(0.1)  # let the error reader catch the last lines
-                why = next((line for line in reversed(self._errors) if line.strip()), "it exited")
-                raise SimulatorError(f"the simulator did not start: {why.removeprefix('error: ')}")
 
     def _read(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
             try:
-                self._stats = SimStats(**json.loads(line))
+                self.stats = SimStats(**json.loads(line))
             except (ValueError, TypeError):
                 continue
-            self._ready.set()
+            self.ready.set()
 
     def _read_errors(self) -> None:
-        assert self._proc.stderr is not None
-        for line in self._proc.stderr:
-            self._errors.append(line.rstrip())
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.errors.append(line.rstrip())
+
+    def why(self) -> str:
+        return next((line for line in reversed(self.errors) if line.strip()), "it exited")
+
+
+class SimulatorProcess:
+    """Simulated customers in child processes on the database at `url`; `stats()` adds up their
+    latest reports. A turn costs tens of milliseconds of CPU under the GIL, so above
+    PROCESS_RATE messages a second the work is split over several processes."""
+
+    PROCESS_RATE = 8.0
+
+    def __init__(self, url: str, rate: float, *, seed: int | None = None, startup_timeout: float = 180.0) -> None:
+        if not 0 < rate <= MAX_RATE:
+            raise SimulatorError(f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second")
+        count = max(1, math.ceil(rate / self.PROCESS_RATE))
+        self._children: list[_Child] = []
+        for n in range(count):
+            command = [sys.executable, "-m", "tui.simulator", "--db", url, "--rate", f"{rate / count:g}"]
+            child_seed = (seed if seed is not None else random.randrange(1 << 30)) + n
+            self._children.append(_Child([*command, "--seed", str(child_seed)]))
+        # each child loads the router and the plugins first; wait until all say they run (or one fails)
+        deadline = time.monotonic() + startup_timeout
+        for child in self._children:
+            while not child.ready.wait(0.1):
+                if child.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    time.sleep(0.1)  # let the error reader catch the last lines
+                    raise SimulatorError(f"the simulator did not start: {child.why().removeprefix('error: ')}")
+
+    @property
+    def processes(self) -> int:
+        return len(self._children)
 
     @property
     def running(self) -> bool:
-        return self._proc.poll() is None
+        return any(c.proc.poll() is None for c in self._children)
 
     def stats(self) -> SimStats:
-        return self._stats
+        parts = [c.stats for c in self._children]
+        return SimStats(
+            sent=sum(p.sent for p in parts),
+            failed=sum(p.failed for p in parts),
+            skipped=sum(p.skipped for p in parts),
+            needs_human=sum(p.needs_human for p in parts),
+            elapsed_s=max((p.elapsed_s for p in parts), default=0.0),
+            last_error=next((p.last_error for p in parts if p.last_error), None),
+        )
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Ask the child to finish the turns it has started, then end it."""
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
+        """Ask the children to finish the turns they have started, then end them."""
+        for child in self._children:
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in self._children:
             try:
-                self._proc.wait(timeout)
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+                child.proc.kill()
+                child.proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,9 +111,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lost across turns. Exits non-zero only on errors, not on scores.",
     )
     scenarios.add_argument(
-        "--file", action="append", metavar="F", help="scenario YAML file or folder (repeatable; default: shipped set)"
+        "--file",
+        action="append",
+        metavar="F",
+        help="scenario YAML file or folder (repeatable; default: shipped set)",
     )
-    scenarios.add_argument("--only", action="append", metavar="ID", help="run only these scenario ids (repeatable)")
+    scenarios.add_argument(
+        "--only", action="append", metavar="ID", help="run only these scenario ids (repeatable)"
+    )
     scenarios.add_argument("--tag", action="append", metavar="TAG", help="run only scenarios with this tag")
     scenarios.add_argument("--untrained", action="store_true", help="use the plugins' router even if trained")
     scenarios.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -244,7 +249,8 @@ def run_scenarios(args: argparse.Namespace) -> int:
     from orchestrator.eval.progress import progress
     from orchestrator.eval.scenarios import load_scenarios
     from orchestrator.eval.scenarios.metrics import format_report, report
-    from orchestrator.eval.scenarios.runner import default_decomposer, run_scenarios as play_all
+    from orchestrator.eval.scenarios.runner import default_decomposer
+    from orchestrator.eval.scenarios.runner import run_scenarios as play_all
     from plugins.manager import load_plugins
 
     paths = [Path(f) for f in args.file or []]
@@ -255,7 +261,9 @@ def run_scenarios(args: argparse.Namespace) -> int:
     if args.only:
         missing = sorted(set(args.only) - {s.id for s in chosen})
         if missing:
-            raise InputError(f"no scenario with id {', '.join(missing)}; the files have {len(chosen)} scenarios")
+            raise InputError(
+                f"no scenario with id {', '.join(missing)}; the files have {len(chosen)} scenarios"
+            )
         chosen = [s for s in chosen if s.id in args.only]
     if args.tag:
         chosen = [s for s in chosen if set(args.tag) & set(s.tags)]

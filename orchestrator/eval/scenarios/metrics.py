@@ -61,7 +61,11 @@ def summarize(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         "automated_turns": len(automated),
         "operator_turns": len(turns) - len(automated),
         "issues": issues,
-        "first_contact_resolution": {"conversations": len(raised), "resolved": fcr, "rate": _ratio(fcr, len(raised))},
+        "first_contact_resolution": {
+            "conversations": len(raised),
+            "resolved": fcr,
+            "rate": _ratio(fcr, len(raised)),
+        },
         "transfers_per_issue": {k: _ratio(v, issues) for k, v in totals.items()},
         "transfers_per_conversation": {k: _ratio(v, len(results)) for k, v in totals.items()},
         "transfers_total": totals,
@@ -157,5 +161,8 @@ def format_report(rep: dict[str, Any], *, show: int = 15) -> str:
         if len(failing) > show:
             lines.append(f"   ... and {len(failing) - show} more (--json lists all)")
     if s["known_gaps_passing"]:
-        lines += ["", f"known gaps that now pass (update their scenario): {', '.join(s['known_gaps_passing'])}"]
+        lines += [
+            "",
+            f"known gaps that now pass (update their scenario): {', '.join(s['known_gaps_passing'])}",
+        ]
     return "\n".join(lines)

@@ -32,7 +32,9 @@ class ScenarioResult:
 
     @property
     def passed(self) -> bool:
-        return self.error is None and all(not t.failures and not t.violations and not t.context_lost for t in self.turns)
+        return self.error is None and all(
+            not t.failures and not t.violations and not t.context_lost for t in self.turns
+        )
 
 
 def build_template(root: Path) -> Path:
@@ -63,7 +65,13 @@ def _check_customers(template: Path, scenarios: Sequence[Scenario]) -> None:
         known = {row[0] for row in conn.execute("SELECT id FROM bk_customer")}
     finally:
         conn.close()
-    unknown = sorted({f"{s.customer} ({s.id})" for s in scenarios if s.customer and s.customer not in known})
+    unknown = sorted(
+        {
+            f"{s.customer} (scenario {s.id} in {s.source})"
+            for s in scenarios
+            if s.customer and s.customer not in known
+        }
+    )
     if unknown:
         raise InputError(
             f"unknown demo customer(s): {', '.join(unknown)}; scenarios use the customers of "
@@ -117,7 +125,9 @@ def run_scenarios(
             home.mkdir()
             shutil.copy(template, home / "crossdesk.db")
             own = replace(settings, home=home, db_url="")
-            results.append(run_one(scenario, own, plugins=plugins, decomposer=decomposer, telemetry=telemetry))
+            results.append(
+                run_one(scenario, own, plugins=plugins, decomposer=decomposer, telemetry=telemetry)
+            )
             if advance is not None:
                 advance(1)
         return results
@@ -125,7 +135,9 @@ def run_scenarios(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_one(scenario: Scenario, settings: Settings, *, plugins: Any, decomposer: Any, telemetry: Any) -> ScenarioResult:
+def run_one(
+    scenario: Scenario, settings: Settings, *, plugins: Any, decomposer: Any, telemetry: Any
+) -> ScenarioResult:
     """Play one scenario on the database `settings` names."""
     from orchestrator.runtime import Orchestrator
 
@@ -181,7 +193,11 @@ def play(orch: Any, scenario: Scenario) -> ScenarioResult:
                 if previous is not None:
                     turn.later = True
                     turn.context_lost = context_lost(
-                        step, outcome.record, outcome.reply, previous, known_customer=scenario.customer is not None
+                        step,
+                        outcome.record,
+                        outcome.reply,
+                        previous,
+                        known_customer=scenario.customer is not None,
                     )
                 previous = turn
             result.turns.append(turn)

@@ -93,8 +93,9 @@ def _step(raw: Any) -> Any:
 
 def _where(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "scenario"
-    return f"{loc}: {first['msg']}"
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
 
 
 def read_file(path: Path) -> list[Scenario]:
@@ -119,7 +120,7 @@ def read_file(path: Path) -> list[Scenario]:
                 try:
                     steps.append(_step(turn))
                 except ValidationError as exc:
-                    raise InputError(f"{path}: scenario {ident}: turns.{i}.{_where(exc)}") from exc
+                    raise InputError(f"{path}: scenario {ident}: turns.{i}: {_where(exc)}") from exc
             scenario = Scenario.model_validate(
                 {**raw, "turns": steps if isinstance(turns, list) else turns, "source": path.name}
             )
