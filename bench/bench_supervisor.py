@@ -35,7 +35,6 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -79,13 +78,27 @@ ISSUES: tuple[Issue, ...] = (
         "StreamFlix charged me twice this month, the app won't let me log in since yesterday, "
         "and please delete my personal data.",
         (
-            Part("StreamFlix charged me twice this month", "billing", "double_charge",
-                 "I refunded the second StreamFlix charge.",
-                 (("refund", {"transaction_id": "TX-1001-SUBB", "reason": "charged twice"}),)),
-            Part("the app won't let me log in since yesterday", "technical", "login_problem",
-                 "I sent you a link to reset your password.", (("issue_password_reset", {}),)),
-            Part("please delete my personal data", "compliance", "data_erasure",
-                 "I registered your erasure request.", (("open_erasure_request", {}),)),
+            Part(
+                "StreamFlix charged me twice this month",
+                "billing",
+                "double_charge",
+                "I refunded the second StreamFlix charge.",
+                (("refund", {"transaction_id": "TX-1001-SUBB", "reason": "charged twice"}),),
+            ),
+            Part(
+                "the app won't let me log in since yesterday",
+                "technical",
+                "login_problem",
+                "I sent you a link to reset your password.",
+                (("issue_password_reset", {}),),
+            ),
+            Part(
+                "please delete my personal data",
+                "compliance",
+                "data_erasure",
+                "I registered your erasure request.",
+                (("open_erasure_request", {}),),
+            ),
         ),
     ),
     Issue(
@@ -93,12 +106,25 @@ ISSUES: tuple[Issue, ...] = (
         "Why did I pay a 2.5% FX fee on my Paris hotel when my plan says 0.5%? "
         "Also the app crashes when I open my statements.",
         (
-            Part("Why did I pay a 2.5% FX fee on my Paris hotel when my plan says 0.5%?", "billing",
-                 "fx_fee_dispute", "I refunded the difference between the two fees.",
-                 (("refund", {"transaction_id": "TX-1009-FXFEE", "reason": "markup above plan", "amount": 18.7}),)),
-            Part("the app crashes when I open my statements", "technical", "app_error",
-                 "I reported the crash to our app team.",
-                 (("open_ticket", {"kind": "app_bug", "summary": "crash when opening statements"}),)),
+            Part(
+                "Why did I pay a 2.5% FX fee on my Paris hotel when my plan says 0.5%?",
+                "billing",
+                "fx_fee_dispute",
+                "I refunded the difference between the two fees.",
+                (
+                    (
+                        "refund",
+                        {"transaction_id": "TX-1009-FXFEE", "reason": "markup above plan", "amount": 18.7},
+                    ),
+                ),
+            ),
+            Part(
+                "the app crashes when I open my statements",
+                "technical",
+                "app_error",
+                "I reported the crash to our app team.",
+                (("open_ticket", {"kind": "app_bug", "summary": "crash when opening statements"}),),
+            ),
         ),
     ),
     Issue(
@@ -106,12 +132,20 @@ ISSUES: tuple[Issue, ...] = (
         "I cancelled FitTrack Pro over a month ago and you still charged me. "
         "I want to file a formal complaint about this.",
         (
-            Part("I cancelled FitTrack Pro over a month ago and you still charged me.", "billing",
-                 "subscription", "I refunded the FitTrack Pro charge made after you cancelled.",
-                 (("refund", {"transaction_id": "TX-1011-AFTER", "reason": "charged after cancelling"}),)),
-            Part("I want to file a formal complaint about this.", "compliance", "complaint",
-                 "I logged your formal complaint.",
-                 (("open_case", {"kind": "complaint", "summary": "charged after cancelling FitTrack Pro"}),)),
+            Part(
+                "I cancelled FitTrack Pro over a month ago and you still charged me.",
+                "billing",
+                "subscription",
+                "I refunded the FitTrack Pro charge made after you cancelled.",
+                (("refund", {"transaction_id": "TX-1011-AFTER", "reason": "charged after cancelling"}),),
+            ),
+            Part(
+                "I want to file a formal complaint about this.",
+                "compliance",
+                "complaint",
+                "I logged your formal complaint.",
+                (("open_case", {"kind": "complaint", "summary": "charged after cancelling FitTrack Pro"}),),
+            ),
         ),
     ),
     Issue(
@@ -119,10 +153,20 @@ ISSUES: tuple[Issue, ...] = (
         "My PIN got blocked after three wrong tries, and I'd like a copy of all the personal data "
         "you hold about me.",
         (
-            Part("My PIN got blocked after three wrong tries", "technical", "pin_issue",
-                 "I unblocked your PIN.", (("unblock_pin", {"card_id": "CD-1013-1"}),)),
-            Part("I'd like a copy of all the personal data you hold about me", "compliance", "data_access",
-                 "I registered your request for a copy of your data.", (("open_data_access_request", {}),)),
+            Part(
+                "My PIN got blocked after three wrong tries",
+                "technical",
+                "pin_issue",
+                "I unblocked your PIN.",
+                (("unblock_pin", {"card_id": "CD-1013-1"}),),
+            ),
+            Part(
+                "I'd like a copy of all the personal data you hold about me",
+                "compliance",
+                "data_access",
+                "I registered your request for a copy of your data.",
+                (("open_data_access_request", {}),),
+            ),
         ),
     ),
     Issue(
@@ -130,12 +174,26 @@ ISSUES: tuple[Issue, ...] = (
         "I'm locked out after too many wrong passwords and my SMS codes never arrive. "
         "Also what is your fee for international transfers?",
         (
-            Part("I'm locked out after too many wrong passwords", "technical", "password_reset",
-                 "I sent you a password reset link.", (("issue_password_reset", {}),)),
-            Part("my SMS codes never arrive", "technical", "two_factor",
-                 "I sent you a link to set up two-factor authentication again.", (("reset_two_factor", {}),)),
-            Part("what is your fee for international transfers?", "billing", "unexpected_fee",
-                 "International transfers cost what the fee table in the app shows."),
+            Part(
+                "I'm locked out after too many wrong passwords",
+                "technical",
+                "password_reset",
+                "I sent you a password reset link.",
+                (("issue_password_reset", {}),),
+            ),
+            Part(
+                "my SMS codes never arrive",
+                "technical",
+                "two_factor",
+                "I sent you a link to set up two-factor authentication again.",
+                (("reset_two_factor", {}),),
+            ),
+            Part(
+                "what is your fee for international transfers?",
+                "billing",
+                "unexpected_fee",
+                "International transfers cost what the fee table in the app shows.",
+            ),
         ),
     ),
     Issue(
@@ -143,40 +201,72 @@ ISSUES: tuple[Issue, ...] = (
         "There is a payment of 289.90 at QuickShop Online that I never made, please block my card. "
         "And how do I get a virtual card until the new one arrives?",
         (
-            Part("There is a payment of 289.90 at QuickShop Online that I never made, please block my card.",
-                 "compliance", "unrecognised_transaction",
-                 "I blocked your card, ordered a new one and opened a fraud case.",
-                 (
-                     ("block_card", {"card_id": "CD-1012-1", "reason": "fraud_claim", "replace": True}),
-                     ("open_fraud_case", {"transaction_id": "TX-1012-UNREC", "summary": "payment not made by me"}),
-                 )),
-            Part("how do I get a virtual card until the new one arrives?", "technical", "virtual_card",
-                 "I created a virtual card you can use right away.", (("order_card", {"kind": "virtual"}),)),
+            Part(
+                "There is a payment of 289.90 at QuickShop Online that I never made, please block my card.",
+                "compliance",
+                "unrecognised_transaction",
+                "I blocked your card, ordered a new one and opened a fraud case.",
+                (
+                    ("block_card", {"card_id": "CD-1012-1", "reason": "fraud_claim", "replace": True}),
+                    (
+                        "open_fraud_case",
+                        {"transaction_id": "TX-1012-UNREC", "summary": "payment not made by me"},
+                    ),
+                ),
+            ),
+            Part(
+                "how do I get a virtual card until the new one arrives?",
+                "technical",
+                "virtual_card",
+                "I created a virtual card you can use right away.",
+                (("order_card", {"kind": "virtual"}),),
+            ),
         ),
     ),
     Issue(
         "C1002",
         "Please cancel my pending transfer to Harbour Lettings, and close my account once the money is back.",
         (
-            Part("Please cancel my pending transfer to Harbour Lettings", "billing", "cancel_transfer",
-                 "I cancelled the transfer to Harbour Lettings.",
-                 (("cancel_transfer", {"transaction_id": "TX-1002-PEND"}),)),
-            Part("close my account once the money is back.", "compliance", "account_closure",
-                 "I started closing your account.",
-                 (("open_case", {"kind": "account_closure", "summary": "close after the transfer returns"}),)),
+            Part(
+                "Please cancel my pending transfer to Harbour Lettings",
+                "billing",
+                "cancel_transfer",
+                "I cancelled the transfer to Harbour Lettings.",
+                (("cancel_transfer", {"transaction_id": "TX-1002-PEND"}),),
+            ),
+            Part(
+                "close my account once the money is back.",
+                "compliance",
+                "account_closure",
+                "I started closing your account.",
+                (("open_case", {"kind": "account_closure", "summary": "close after the transfer returns"}),),
+            ),
         ),
     ),
     Issue(
         "C1023",
         "Cancel my MusicHub subscription, tell me how to activate a new card, and I want to update my home address.",
         (
-            Part("Cancel my MusicHub subscription", "billing", "subscription",
-                 "I cancelled MusicHub.", (("cancel_subscription", {"subscription_id": "SUB-1023-5"}),)),
-            Part("tell me how to activate a new card", "technical", "card_activation",
-                 "You activate a new card in the app under Cards."),
-            Part("I want to update my home address.", "compliance", "edit_personal_details",
-                 "I opened a request to change your address.",
-                 (("open_case", {"kind": "details_change", "summary": "new home address"}),)),
+            Part(
+                "Cancel my MusicHub subscription",
+                "billing",
+                "subscription",
+                "I cancelled MusicHub.",
+                (("cancel_subscription", {"subscription_id": "SUB-1023-5"}),),
+            ),
+            Part(
+                "tell me how to activate a new card",
+                "technical",
+                "card_activation",
+                "You activate a new card in the app under Cards.",
+            ),
+            Part(
+                "I want to update my home address.",
+                "compliance",
+                "edit_personal_details",
+                "I opened a request to change your address.",
+                (("open_case", {"kind": "details_change", "summary": "new home address"}),),
+            ),
         ),
     ),
     Issue(
@@ -184,37 +274,74 @@ ISSUES: tuple[Issue, ...] = (
         "My top-up by bank transfer hasn't arrived after two days, Apple Pay won't add my card, "
         "and I want to close my account.",
         (
-            Part("My top-up by bank transfer hasn't arrived after two days", "billing", "top_up_issue",
-                 "I asked for your top-up to be traced.",
-                 (("open_case", {"kind": "top_up_trace", "summary": "bank transfer top-up missing"}),)),
-            Part("Apple Pay won't add my card", "technical", "mobile_wallet",
-                 "Add the card from the app under Cards, then confirm the code we send."),
-            Part("I want to close my account.", "compliance", "account_closure",
-                 "I started closing your account.",
-                 (("open_case", {"kind": "account_closure", "summary": "customer asked to close"}),)),
+            Part(
+                "My top-up by bank transfer hasn't arrived after two days",
+                "billing",
+                "top_up_issue",
+                "I asked for your top-up to be traced.",
+                (("open_case", {"kind": "top_up_trace", "summary": "bank transfer top-up missing"}),),
+            ),
+            Part(
+                "Apple Pay won't add my card",
+                "technical",
+                "mobile_wallet",
+                "Add the card from the app under Cards, then confirm the code we send.",
+            ),
+            Part(
+                "I want to close my account.",
+                "compliance",
+                "account_closure",
+                "I started closing your account.",
+                (("open_case", {"kind": "account_closure", "summary": "customer asked to close"}),),
+            ),
         ),
     ),
     Issue(
         "C1004",
         "What is this 25 dollar fee? Please waive it. Also I can't log in on my new phone.",
         (
-            Part("What is this 25 dollar fee? Please waive it.", "billing", "unexpected_fee",
-                 "I asked for the overdraft fee to be reviewed.",
-                 (("open_case", {"kind": "fee_review", "summary": "waive overdraft fee",
-                                 "transaction_id": "TX-1004-ODFEE"}),)),
-            Part("I can't log in on my new phone.", "technical", "login_problem",
-                 "I sent you a link to reset your password.", (("issue_password_reset", {}),)),
+            Part(
+                "What is this 25 dollar fee? Please waive it.",
+                "billing",
+                "unexpected_fee",
+                "I asked for the overdraft fee to be reviewed.",
+                (
+                    (
+                        "open_case",
+                        {
+                            "kind": "fee_review",
+                            "summary": "waive overdraft fee",
+                            "transaction_id": "TX-1004-ODFEE",
+                        },
+                    ),
+                ),
+            ),
+            Part(
+                "I can't log in on my new phone.",
+                "technical",
+                "login_problem",
+                "I sent you a link to reset your password.",
+                (("issue_password_reset", {}),),
+            ),
         ),
     ),
     Issue(
         "C1017",
         "The app crashes every time I open the cards tab, and what exchange rate do you use for dollars to euros?",
         (
-            Part("The app crashes every time I open the cards tab", "technical", "app_error",
-                 "I reported the crash to our app team.",
-                 (("open_ticket", {"kind": "app_bug", "summary": "crash on the cards tab"}),)),
-            Part("what exchange rate do you use for dollars to euros?", "billing", "exchange_rate",
-                 "We convert at the mid-market rate plus your plan's markup."),
+            Part(
+                "The app crashes every time I open the cards tab",
+                "technical",
+                "app_error",
+                "I reported the crash to our app team.",
+                (("open_ticket", {"kind": "app_bug", "summary": "crash on the cards tab"}),),
+            ),
+            Part(
+                "what exchange rate do you use for dollars to euros?",
+                "billing",
+                "exchange_rate",
+                "We convert at the mid-market rate plus your plan's markup.",
+            ),
         ),
     ),
     Issue(
@@ -222,12 +349,25 @@ ISSUES: tuple[Issue, ...] = (
         "I was charged a monthly fee I didn't expect, please send me a copy of my data, "
         "and my card was declined at the supermarket.",
         (
-            Part("I was charged a monthly fee I didn't expect", "billing", "unexpected_fee",
-                 "That is your monthly plan fee."),
-            Part("please send me a copy of my data", "compliance", "data_access",
-                 "I registered your request for a copy of your data.", (("open_data_access_request", {}),)),
-            Part("my card was declined at the supermarket.", "technical", "card_not_working",
-                 "Your card is active and nothing blocks it on our side."),
+            Part(
+                "I was charged a monthly fee I didn't expect",
+                "billing",
+                "unexpected_fee",
+                "That is your monthly plan fee.",
+            ),
+            Part(
+                "please send me a copy of my data",
+                "compliance",
+                "data_access",
+                "I registered your request for a copy of your data.",
+                (("open_data_access_request", {}),),
+            ),
+            Part(
+                "my card was declined at the supermarket.",
+                "technical",
+                "card_not_working",
+                "Your card is active and nothing blocks it on our side.",
+            ),
         ),
     ),
 )
@@ -247,7 +387,7 @@ def _counting_model(latency_s: float, handler: Any) -> Any:
 
         def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
             result = super()._generate(messages, stop, run_manager, **kwargs)
-            usage = result.generations[0].message.usage_metadata or {}
+            usage = getattr(result.generations[0].message, "usage_metadata", None) or {}
             with self._count_lock:
                 self._counts["calls"] += 1
                 self._counts["input"] += int(usage.get("input_tokens", 0))
@@ -297,9 +437,14 @@ class Oracle:
         if any(n.startswith("transfer_to_") for n in names):  # langgraph-supervisor's supervisor
             first = next(m for m in request.messages if isinstance(m, HumanMessage))
             issue = self.issue_of(str(first.content))
-            handed = {c["name"] for m in request.messages if isinstance(m, AIMessage) for c in m.tool_calls}
+            # a department is done once its agent answered (parallel handoffs rewrite the handoff message)
+            answered = {
+                m.name
+                for m in request.messages
+                if isinstance(m, AIMessage) and not m.tool_calls and m.content
+            }
             order = list(dict.fromkeys(p.department for p in issue.parts))
-            left = [d for d in order if f"transfer_to_{d}" not in handed]
+            left = [d for d in order if d not in answered]
             if left:
                 targets = left if self.parallel_handoffs else left[:1]
                 return AIMessage(
@@ -452,8 +597,15 @@ def run_crossdesk(template: Path, root: Path, issues: tuple[Issue, ...], model: 
     return run
 
 
-def _baseline_graph(engine: Any, plugins: Any, knowledge: Any, issue: Any, model: Any, parallel: bool,
-                    log: list[tuple[str, bool]]) -> Any:
+def _baseline_graph(
+    engine: Any,
+    plugins: Any,
+    knowledge: Any,
+    issue: Any,
+    model: Any,
+    parallel: bool,
+    log: list[tuple[str, bool]],
+) -> Any:
     """langgraph-supervisor over three ReAct agents whose tools are the departments' actions."""
     from langchain_core.messages import SystemMessage
     from langchain_core.tools import StructuredTool
@@ -468,12 +620,23 @@ def _baseline_graph(engine: Any, plugins: Any, knowledge: Any, issue: Any, model
 
     env = DispatchEnv(engine=engine, plugins=plugins, knowledge=knowledge)
     with Session(engine) as s:
-        customer = customer_view(get_customer(s, issue.customer))
+        row = get_customer(s, issue.customer)
+        assert row is not None, f"{issue.customer} is not in the demo data"
+        customer = customer_view(row)
 
     def context(session: Any, dep: Any) -> RunContext:
         notes = Notes(session, conversation_id="bench", department=dep.name, customer_id=customer.id)
-        return RunContext(env=env, department=dep, conversation_id="bench", turn_id="bench", customer=customer,
-                          jurisdiction=customer.jurisdiction, history=(), db=session, notes=notes)
+        return RunContext(
+            env=env,
+            department=dep,
+            conversation_id="bench",
+            turn_id="bench",
+            customer=customer,
+            jurisdiction=customer.jurisdiction,
+            history=(),
+            db=session,
+            notes=notes,
+        )
 
     def tool_for(dep: Any, spec: Any) -> Any:
         def run(**kwargs: Any) -> str:
@@ -481,10 +644,16 @@ def _baseline_graph(engine: Any, plugins: Any, knowledge: Any, issue: Any, model
                 record = context(session, dep).act(spec.name, **kwargs)
                 session.commit()
             log.append((spec.name, record.ok))
-            body = {"ok": record.ok, "result": record.result} if record.ok else {"ok": False, "error": record.message}
+            body = (
+                {"ok": record.ok, "result": record.result}
+                if record.ok
+                else {"ok": False, "error": record.message}
+            )
             return json.dumps(body, default=str)
 
-        return StructuredTool.from_function(run, name=spec.name, description=spec.description, args_schema=spec.args)
+        return StructuredTool.from_function(
+            run, name=spec.name, description=spec.description, args_schema=spec.args
+        )
 
     def prompt_for(dep: Any) -> Any:
         def prompt(state: Any) -> list[Any]:
@@ -506,7 +675,7 @@ def _baseline_graph(engine: Any, plugins: Any, knowledge: Any, issue: Any, model
 
         return prompt
 
-    agents = []
+    agents: list[Any] = []
     for name in DEPARTMENTS:
         dep = plugins.departments[name]
         tools = [tool_for(dep, spec) for spec in dep.actions]
@@ -523,7 +692,9 @@ def _baseline_graph(engine: Any, plugins: Any, knowledge: Any, issue: Any, model
     return supervisor.compile()
 
 
-def run_baseline(template: Path, root: Path, issues: tuple[Issue, ...], model: Any, name: str, parallel: bool) -> Run:
+def run_baseline(
+    template: Path, root: Path, issues: tuple[Issue, ...], model: Any, name: str, parallel: bool
+) -> Run:
     from langchain_core.messages import HumanMessage
 
     from orchestrator.db import make_engine
@@ -559,10 +730,16 @@ def _ratio(a: float, b: float) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="simulated latency of every model call")
-    parser.add_argument("--rounds", type=int, default=1, help="passes over the issues, each on fresh databases")
+    parser.add_argument(
+        "--latency-ms", type=float, default=50.0, help="simulated latency of every model call"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="passes over the issues, each on fresh databases"
+    )
+    parser.add_argument("--issues", type=int, default=len(ISSUES), help="use the first N issues")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    issues = ISSUES[: max(1, args.issues)]
     logging.basicConfig(level=logging.ERROR)
     warnings.filterwarnings("ignore")  # create_react_agent's deprecation notice, once per agent
     for name in [n for n in os.environ if n.startswith(("OTEL_", "CROSSDESK_LLM", "OPENAI_"))]:
@@ -585,17 +762,17 @@ def main(argv: list[str] | None = None) -> int:
         setup_s = time.perf_counter() - t0
         # warm-up, unmeasured: imports, the router, compiled graphs
         warm = _counting_model(0.0, Oracle(ISSUES, department_rounds=2, parallel_handoffs=False))
-        run_crossdesk(template, root, ISSUES[:1], warm, "warm-crossdesk")
-        run_baseline(template, root, ISSUES[:1], warm, "warm-baseline", False)
+        run_crossdesk(template, root, issues[:1], warm, "warm-crossdesk")
+        run_baseline(template, root, issues[:1], warm, "warm-baseline", False)
         for r in range(args.rounds):
             for label, (kind, rounds, parallel) in systems.items():
                 oracle = Oracle(ISSUES, department_rounds=rounds or 2, parallel_handoffs=parallel)
                 model = _counting_model(latency, oracle)
                 name = f"{kind}-{rounds}-{int(parallel)}-{r}"
                 if kind == "baseline":
-                    run = run_baseline(template, root, ISSUES, model, name, parallel)
+                    run = run_baseline(template, root, issues, model, name, parallel)
                 else:
-                    run = run_crossdesk(template, root, ISSUES, None if kind == "embedded" else model, name)
+                    run = run_crossdesk(template, root, issues, None if kind == "embedded" else model, name)
                 prev = runs.setdefault(label, Run(label))
                 for attr in ("wall_ms", "calls", "tokens_in", "tokens_out", "resolved", "misses"):
                     getattr(prev, attr).extend(getattr(run, attr))
@@ -604,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summaries = {label: run.summary() for label, run in runs.items()}
     base = summaries["langgraph-supervisor (sequential handoffs, default)"]
-    for label, s in summaries.items():
+    for s in summaries.values():
         s["vs_baseline"] = {
             "wall_time": _ratio(s["wall_ms_mean"], base["wall_ms_mean"]),
             "llm_calls": _ratio(s["llm_calls_per_issue"], base["llm_calls_per_issue"]),
@@ -612,10 +789,14 @@ def main(argv: list[str] | None = None) -> int:
         }
     report = {
         "command": "python bench/bench_supervisor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(terse=True)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(terse=True),
+        },
         "latency_ms_per_call": args.latency_ms,
-        "issues": len(ISSUES),
-        "sub_issues": sum(len(i.parts) for i in ISSUES),
+        "issues": len(issues),
+        "sub_issues": sum(len(i.parts) for i in issues),
         "rounds": args.rounds,
         "setup_s": round(setup_s, 1),
         "systems": summaries,
@@ -625,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         return 0
     print(
-        f"{len(ISSUES)} issues ({report['sub_issues']} sub-issues) x {args.rounds} round(s), "
+        f"{len(issues)} issues ({report['sub_issues']} sub-issues) x {args.rounds} round(s), "
         f"{args.latency_ms:g} ms per model call, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(

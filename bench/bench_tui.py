@@ -160,13 +160,14 @@ async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
         assert isinstance(queue, QueueScreen)
         table = queue.query_one(DataTable)
         app.watch(table, "cursor_coordinate", marks.add, init=False)
+        await wait(lambda: table.row_count >= 14)
 
         key = "down"
         for _ in range(args.moves):
             # wander up and down the top rows (the cursor follows its conversation when rows move)
             if table.cursor_row <= 0:
                 key = "down"
-            elif table.cursor_row >= 12:
+            elif table.cursor_row >= min(12, table.row_count - 1):
                 key = "up"
             samples["move"].append(await timed(app, frames, marks, key))
             await asyncio.sleep(0.02)  # a person does not type faster than this
@@ -211,8 +212,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20.0, help="simulated messages per second")
     parser.add_argument("--moves", type=int, default=200, help="cursor moves to time")
-    parser.add_argument("--opens", type=int, default=30, help="conversation opens (and screen switches) to time")
-    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of simulated traffic before timing")
+    parser.add_argument(
+        "--opens", type=int, default=30, help="conversation opens (and screen switches) to time"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=10.0, help="seconds of simulated traffic before timing"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 

@@ -12,11 +12,13 @@ own copy of the same database:
     off-b   telemetry off again, a control: its "overhead" is the noise of the run
 
 Modes take turns in a rotating order (off, local, otlp, off-b, then local, otlp,
-off-b, off, ...) so drift hits every mode alike: each runs a block of turns and flushes its telemetry (on
-its own clock), then the next runs the same block. The overhead is a ratio to
-`off` measured in the same run: of the p50s, the median of per-turn ratios
-(turn i of every mode carries the same message on the same database state),
-and of the process CPU time (all threads, so the exporters' work counts).
+off-b, off, ...) so drift hits every mode alike: each runs a block of turns and
+flushes its telemetry (on its own clock), then the next runs the same block.
+The overhead is a ratio to the two untraced modes pooled, measured in the same
+run: of the p50s, the median of per-turn ratios (turn i of every mode carries
+the same message on the same database state), and of the process CPU time (all
+threads, so the exporters' work counts). `off-b` against `off` is the noise of the run: an
+overhead smaller than that is not measurable on this machine.
 Target (issue 4): <= 5% on p50.
 
     .venv/bin/python bench/bench_turns.py [--turns 150] [--rounds 3] [--json]
@@ -45,7 +47,7 @@ from typing import Any
 from bench_tracing import _Receiver  # the tiny OTLP/HTTP receiver of the synthetic tracing bench
 
 MODES = ("off", "local", "otlp", "off-b")
-TRACED = ("local", "otlp", "off-b")  # compared with "off"; "off-b" is tracing off again: the noise floor
+TRACED = ("local", "otlp", "off-b")  # compared with the untraced modes; off-b with off: the noise floor
 
 # (customer, message): written for this bench; several sub-issues per message, as customers write
 MESSAGES: tuple[tuple[str, str], ...] = (
@@ -208,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         server.shutdown()
         shutil.rmtree(root, ignore_errors=True)
 
-    base = statistics.median(samples["off"])
+    # the traced modes are compared with both untraced ones pooled; off-b against off alone
+    # shows what two identical modes differ by in this run (the noise)
+    pooled = samples["off"] + samples["off-b"]
+    pooled_turns = [(a + b) / 2 for a, b in zip(samples["off"], samples["off-b"], strict=True)]
+    pooled_cpu = (cpu["off"] + cpu["off-b"]) / 2
     modes: dict[str, dict[str, float]] = {}
     for mode in MODES:
         s = samples[mode]
@@ -221,10 +227,17 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_ms_per_turn": round(1000 * cpu[mode] / len(s), 2),
         }
         if mode in TRACED:
-            paired = [m / o for m, o in zip(s, samples["off"], strict=True)]
-            modes[mode]["p50_overhead_pct"] = round(100 * (statistics.median(s) / base - 1), 2)
+            base, per_turn, base_cpu = (
+                (samples["off"], samples["off"], cpu["off"])
+                if mode == "off-b"
+                else (pooled, pooled_turns, pooled_cpu)
+            )
+            paired = [m / o for m, o in zip(s, per_turn, strict=True)]
+            modes[mode]["p50_overhead_pct"] = round(
+                100 * (statistics.median(s) / statistics.median(base) - 1), 2
+            )
             modes[mode]["paired_overhead_pct"] = round(100 * (statistics.median(paired) - 1), 2)
-            modes[mode]["cpu_overhead_pct"] = round(100 * (cpu[mode] / cpu["off"] - 1), 2)
+            modes[mode]["cpu_overhead_pct"] = round(100 * (cpu[mode] / base_cpu - 1), 2)
     report = {
         "command": "python bench/bench_turns.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {
@@ -248,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'mode':<6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'turns/s':>8} {'CPU ms':>7}"
-        "  overhead: p50 / paired / CPU"
+        "  overhead: p50 / paired / CPU (off-b: noise)"
     )
     for mode, m in modes.items():
         extra = (

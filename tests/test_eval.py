@@ -497,3 +497,25 @@ def test_eval_kb_on_tau2_sample(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert report["mrr@10"] >= 0.4
     assert report["gold_not_in_articles_count"] == 0
     assert "recall@10" in out.read_text(encoding="utf-8")
+
+
+def test_reading_keeps_quoted_line_breaks_skips_empty_texts_and_samples_across_the_file(
+    tmp_path: Path,
+) -> None:
+    from orchestrator.eval.data import read_labelled
+
+    path = tmp_path / "tickets.csv"
+    rows = (
+        ['"my card\nstopped working",card']
+        + [f"message {i},label_{i // 10}" for i in range(100)]
+        + ['"",card']
+    )
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data = read_labelled(path, "text", "label")
+    assert data.texts[0] == "my card\nstopped working" and data.labels[0] == "card"
+    assert len(data) == 101 and data.skipped_empty == 1
+    sample = read_labelled(path, "text", "label", limit=20)
+    assert len(sample) == 20 and sample.total_rows == 101
+    assert sample.lines == sorted(sample.lines)  # file order kept
+    assert len(set(sample.labels)) >= 6  # drawn across the file, not its first rows
+    assert read_labelled(path, "text", "label", limit=20).texts == sample.texts  # seeded

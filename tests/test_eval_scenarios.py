@@ -239,6 +239,12 @@ def test_context_is_lost_when_a_follow_up_goes_elsewhere_or_asks_again() -> None
     ]
     kept = record(tasks=[task("compliance", "unrecognised_transaction")])
     assert context_lost(turn, kept, "By tomorrow.", previous(["compliance"]), known_customer=True) == []
+    split = record(
+        tasks=[task("compliance", "unrecognised_transaction"), task("billing", "pending_transfer")]
+    )
+    assert context_lost(turn, split, "By tomorrow.", previous(["compliance"]), known_customer=True) == [
+        "part of the follow-up routed to billing, away from the open task"
+    ]
     # a known customer is never asked to identify again
     plain = CustomerTurn(message="and my card?", departments=("technical",))
     asks = "Could you sign in, or tell me your customer id?"

@@ -125,3 +125,9 @@ def test_also_inside_a_clause_is_not_a_cut() -> None:
     spans = [s.text for s in split("My transfer failed, my card was also declined at the shop")]
     assert "my card was also declined at the shop" in spans[-1]
     assert not any(s.strip() == "my card was" for s in spans)
+
+
+def test_an_imperative_after_and_starts_a_new_request_after_a_full_first_one() -> None:
+    spans = split("Please delete my personal data and cancel my subscription")
+    assert [s.text for s in spans] == ["Please delete my personal data", "cancel my subscription"]
+    assert spans[1].soft and spans[1].comma  # merged back unless it is clearly a different problem

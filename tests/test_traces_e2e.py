@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import Session
 
@@ -166,9 +167,21 @@ def test_one_department(traced_orch: Orchestrator, span_exporter: InMemorySpanEx
 THREE = "I can't log in and I was charged a fee I don't recognise and I want to close my account"
 
 
+class ThreadRecorder(SpanProcessor):
+    """Remembers the thread each span started on."""
+
+    def __init__(self) -> None:
+        self.threads: dict[int, str] = {}
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.threads[span.context.span_id] = threading.current_thread().name
+
+
 def test_three_departments_in_parallel(
     traced_orch: Orchestrator, span_exporter: InMemorySpanExporter
 ) -> None:
+    thread_recorder = ThreadRecorder()
+    traced_orch.telemetry.tracer_provider.add_span_processor(thread_recorder)
     out = traced_orch.ask(THREE, customer_id="C1001")
     tried = sorted(d for t in out.record["tasks"] for d in t["departments_tried"])
     assert tried == ["billing", "compliance", "technical"]
@@ -199,10 +212,16 @@ def test_three_departments_in_parallel(
             s for s in by_name(spans, "check_policy action") if s.parent.span_id == agent.context.span_id
         ]
         assert [c.attributes[N.POLICY_ACTION] for c in checks] == [a["name"] for a in task["actions"]]
-    # siblings under one parent, each run in its own worker thread, overlapping in time
+    # siblings under one parent, though started on the graph's worker threads, and their searches
+    # ran on the dispatcher's threads: the trace context crossed both thread hops
     assert {a.parent.span_id for a in agents if a.parent} == {root.context.span_id}
-    assert max(a.start_time or 0 for a in agents) < min(a.end_time or 0 for a in agents)
     assert len({s.context.trace_id for s in spans}) == 1
+    threads = thread_recorder.threads
+    assert all(threads[a.context.span_id] != threads[root.context.span_id] for a in agents)
+    for r in by_name(spans, "retrieve"):
+        assert r.parent is not None
+        assert threads[r.context.span_id].startswith("crossdesk-dept")
+        assert threads[r.context.span_id] != threads[r.parent.span_id]
     # each department's search sits under its own run, not a neighbour's
     for agent in agents:
         for r in by_name(spans, "retrieve"):

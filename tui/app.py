@@ -92,7 +92,12 @@ class CrossdeskApp(App[None]):
             self.notify(f"Simulated customers are writing in at {self.simulate_rate:g} messages per second.")
         elif event.state == WorkerState.ERROR and event.worker.error is not None:
             self.simulator_pending = False
-            self.notify(describe_error(event.worker.error), title="simulator not started", severity="error", timeout=15)
+            self.notify(
+                describe_error(event.worker.error),
+                title="simulator not started",
+                severity="error",
+                timeout=15,
+            )
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -27,7 +27,7 @@ _TURN = TurnRecord.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
 _ENTRY = TakeoverEntry.__table__  # type: ignore[attr-defined]
 
-QUEUE_LIMIT = 300  # recent conversations listed besides every one waiting for a person
+QUEUE_LIMIT = 200  # recent conversations listed besides every one waiting for a person
 
 
 def utcnow() -> datetime:
@@ -114,7 +114,9 @@ def list_conversations(engine: Engine, *, limit: int = QUEUE_LIMIT) -> list[Queu
     """Every conversation waiting for or held by a person, plus the `limit` most recently updated."""
     entries = read_rows(engine, select(*_ENTRY.c).where(_ENTRY.c.status.in_(OPEN_STATUSES)))
     by_conv = {e["conversation_id"]: e for e in entries}
-    recent = read_rows(engine, select(*_CONVERSATION.c).order_by(desc(_CONVERSATION.c.updated_at)).limit(limit))
+    recent = read_rows(
+        engine, select(*_CONVERSATION.c).order_by(desc(_CONVERSATION.c.updated_at)).limit(limit)
+    )
     seen = {c["id"] for c in recent}
     missing = [cid for cid in by_conv if cid not in seen]
     if missing:
@@ -143,7 +145,7 @@ def sort_rows(rows: Iterable[QueueRow], how: str, operator: str | None) -> list[
     if how == "updated":
         return newest_first
     if how == "customer":
-        return sorted(newest_first, key=lambda r: (r.customer_id or "~"))
+        return sorted(newest_first, key=lambda r: r.customer_id or "~")
     if how == "transfers":
         return sorted(newest_first, key=lambda r: -r.transfers)
     if how != "attention":
@@ -151,7 +153,10 @@ def sort_rows(rows: Iterable[QueueRow], how: str, operator: str | None) -> list[
     # most urgent SLA first among the waiting ones; the rest newest first
     return sorted(
         newest_first,
-        key=lambda r: (attention_rank(r, operator), r.sla_deadline if r.waiting and r.sla_deadline else epoch),
+        key=lambda r: (
+            attention_rank(r, operator),
+            r.sla_deadline if r.waiting and r.sla_deadline else epoch,
+        ),
     )
 
 
@@ -300,7 +305,7 @@ class NoteView:
     kind: str
     subject: str
     text: str
-    at: datetime
+    at: datetime | None
     conversation_id: str | None
 
 
@@ -356,7 +361,9 @@ def _task_view(task: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]
         knowledge=tuple(str(k) for k in task.get("knowledge") or ()),
         notes=tuple(str(n) for n in task.get("notes") or () if n),
         error=task.get("error"),
-        blocked=f"{blocked.get('rule_id')}: {blocked.get('message')}" if isinstance(blocked, Mapping) else None,
+        blocked=f"{blocked.get('rule_id')}: {blocked.get('message')}"
+        if isinstance(blocked, Mapping)
+        else None,
         reply=str(found.get("reply") or ""),
     )
 
@@ -377,7 +384,9 @@ def _policy_views(policy: Mapping[str, Any]) -> tuple[PolicyView, ...]:
             )
             for m in value.get("matched") or ()
         )
-        denials = tuple(str(d.get("message", d)) if isinstance(d, Mapping) else str(d) for d in value.get("denials") or ())
+        denials = tuple(
+            str(d.get("message", d)) if isinstance(d, Mapping) else str(d) for d in value.get("denials") or ()
+        )
         out.append(PolicyView(str(value["stage"]), str(value.get("effect") or "none"), rules, denials))
     return tuple(out)
 
@@ -399,7 +408,9 @@ def _turn_view(row: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]
         tasks=tuple(_task_view(t, findings) for t in record.get("tasks") or ()),
         unclear=tuple(str(u.get("text", "")) for u in record.get("unclear") or ()),
         policy=_policy_views(record.get("policy") or {}),
-        handoff_reasons=tuple(handoff.get("reasons") or ([handoff["reason"]] if handoff.get("reason") else [])),
+        handoff_reasons=tuple(
+            handoff.get("reasons") or ([handoff["reason"]] if handoff.get("reason") else [])
+        ),
     )
 
 
@@ -420,7 +431,9 @@ def _handover(entry: Mapping[str, Any]) -> HandOver:
     )
 
 
-def conversation_detail(engine: Engine, conversation_id: str, *, notes_limit: int = 20) -> ConversationDetail | None:
+def conversation_detail(
+    engine: Engine, conversation_id: str, *, notes_limit: int = 20
+) -> ConversationDetail | None:
     """Everything the conversation screen shows, or None when there is no such conversation."""
     from orchestrator.backend.models import Customer
     from orchestrator.knowledge.models import Article
@@ -432,7 +445,10 @@ def conversation_detail(engine: Engine, conversation_id: str, *, notes_limit: in
     conv = convs[0]
     entries = read_rows(
         engine,
-        select(*_ENTRY.c).where(_ENTRY.c.conversation_id == conversation_id).order_by(desc(_ENTRY.c.id)).limit(1),
+        select(*_ENTRY.c)
+        .where(_ENTRY.c.conversation_id == conversation_id)
+        .order_by(desc(_ENTRY.c.id))
+        .limit(1),
     )
     entry = entries[0] if entries else None
     open_entry = entry if entry is not None and entry["status"] in OPEN_STATUSES else None
@@ -457,7 +473,14 @@ def conversation_detail(engine: Engine, conversation_id: str, *, notes_limit: in
         found = read_rows(engine, select(table.c.name).where(table.c.id == conv["customer_id"]))
         customer_name = found[0]["name"] if found else ""
         notes = tuple(
-            NoteView(n.department, n.kind, n.subject, n.text, as_utc(n.created_at), n.conversation_id)
+            NoteView(
+                n.department,
+                n.kind,
+                n.subject,
+                n.text,
+                as_utc(n.created_at) if n.created_at else None,
+                n.conversation_id,
+            )
             for n in notes_for_customer(engine, conv["customer_id"], limit=notes_limit)
         )
     cited = list(dict.fromkeys(k for t in turns for task in t.tasks for k in task.knowledge))
@@ -465,7 +488,8 @@ def conversation_detail(engine: Engine, conversation_id: str, *, notes_limit: in
     if cited:
         table = Article.__table__  # type: ignore[attr-defined]
         titles = {
-            r["id"]: r["title"] for r in read_rows(engine, select(table.c.id, table.c.title).where(table.c.id.in_(cited)))
+            r["id"]: r["title"]
+            for r in read_rows(engine, select(table.c.id, table.c.title).where(table.c.id.in_(cited)))
         }
     return ConversationDetail(
         row=_queue_row(conv, open_entry),
@@ -673,7 +697,9 @@ def trace_waterfall(engine: Engine, trace_id: str) -> Waterfall | None:
     for root in build_tree(spans):
         walk(root, 0)
     conversation = next((s.conversation_id for s in spans if s.conversation_id), None)
-    return Waterfall(trace_id=trace_id, conversation_id=conversation, total_ms=(end - start) / 1e6, bars=tuple(bars))
+    return Waterfall(
+        trace_id=trace_id, conversation_id=conversation, total_ms=(end - start) / 1e6, bars=tuple(bars)
+    )
 
 
 # ---------------------------------------------------------------- metrics
@@ -741,7 +767,11 @@ def _pct(values: Sequence[float], q: float) -> float | None:
 
 
 def metrics(
-    engine: Engine, *, now: datetime | None = None, window: timedelta = timedelta(minutes=15), buckets: int = 30
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    window: timedelta = timedelta(minutes=15),
+    buckets: int = 30,
 ) -> MetricsView:
     """Service metrics over the last `window`, in total and per bucket (for sparklines)."""
     from traces.query import TraceStore
@@ -784,7 +814,11 @@ def metrics(
     entries = read_rows(
         engine,
         select(
-            _ENTRY.c.flagged_at, _ENTRY.c.status, _ENTRY.c.sla_deadline, _ENTRY.c.sla_breached, _ENTRY.c.takeover_latency_ms
+            _ENTRY.c.flagged_at,
+            _ENTRY.c.status,
+            _ENTRY.c.sla_deadline,
+            _ENTRY.c.sla_breached,
+            _ENTRY.c.takeover_latency_ms,
         ).where((_ENTRY.c.flagged_at >= since) | _ENTRY.c.status.in_(OPEN_STATUSES)),
     )
     breach_buckets = [0.0] * buckets

@@ -29,7 +29,9 @@ class _NoDecomposer:
 class Desk:
     """One operator at one database. Thread-safe: the console calls it from worker threads."""
 
-    def __init__(self, settings: Settings, operator: str, *, orchestrator: Orchestrator | None = None) -> None:
+    def __init__(
+        self, settings: Settings, operator: str, *, orchestrator: Orchestrator | None = None
+    ) -> None:
         from orchestrator.db import create_schema, make_engine, reader
         from orchestrator.takeover import _check_operator
 
@@ -95,7 +97,11 @@ class Desk:
         from orchestrator.takeover import reply
 
         return reply(
-            self.engine, conversation_id, text, operator=self.operator, max_chars=self.settings.max_message_chars
+            self.engine,
+            conversation_id,
+            text,
+            operator=self.operator,
+            max_chars=self.settings.max_message_chars,
         )
 
     def release(self, conversation_id: str) -> dict[str, Any]:

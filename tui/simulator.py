@@ -226,7 +226,9 @@ class Simulator:
         follow_up: float = 0.2,
     ) -> None:
         if not 0 < rate <= MAX_RATE:
-            raise SimulatorError(f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second")
+            raise SimulatorError(
+                f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second"
+            )
         self.orch = orch
         self.rate = rate
         self.factory = MessageFactory(
@@ -249,12 +251,16 @@ class Simulator:
     def stats(self) -> SimStats:
         with self._lock:
             elapsed = time.monotonic() - self._started if self._started else 0.0
-            return SimStats(self._sent, self._failed, self._skipped, self._needs_human, elapsed, self._last_error)
+            return SimStats(
+                self._sent, self._failed, self._skipped, self._needs_human, elapsed, self._last_error
+            )
 
     def send(self, planned: Planned) -> None:
         """Run one message through the orchestrator (in the calling thread) and count the outcome."""
         try:
-            out = self.orch.ask(planned.text, conversation_id=planned.conversation_id, customer_id=planned.customer_id)
+            out = self.orch.ask(
+                planned.text, conversation_id=planned.conversation_id, customer_id=planned.customer_id
+            )
         except Exception as exc:
             log.warning("simulated message failed: %r", exc)
             with self._lock:
@@ -351,9 +357,13 @@ class SimulatorProcess:
 
     PROCESS_RATE = 8.0
 
-    def __init__(self, url: str, rate: float, *, seed: int | None = None, startup_timeout: float = 180.0) -> None:
+    def __init__(
+        self, url: str, rate: float, *, seed: int | None = None, startup_timeout: float = 180.0
+    ) -> None:
         if not 0 < rate <= MAX_RATE:
-            raise SimulatorError(f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second")
+            raise SimulatorError(
+                f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second"
+            )
         count = max(1, math.ceil(rate / self.PROCESS_RATE))
         self._children: list[_Child] = []
         for n in range(count):
@@ -367,7 +377,9 @@ class SimulatorProcess:
                 if child.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     time.sleep(0.1)  # let the error reader catch the last lines
-                    raise SimulatorError(f"the simulator did not start: {child.why().removeprefix('error: ')}")
+                    raise SimulatorError(
+                        f"the simulator did not start: {child.why().removeprefix('error: ')}"
+                    )
 
     @property
     def processes(self) -> int:
@@ -405,7 +417,9 @@ class SimulatorProcess:
 def main(argv: list[str] | None = None) -> int:
     """`python -m tui.simulator --db URL --rate N`: simulate until SIGTERM or SIGINT, reporting
     the counts as one JSON line a second on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m tui.simulator", description="simulated customers for demos")
+    parser = argparse.ArgumentParser(
+        prog="python -m tui.simulator", description="simulated customers for demos"
+    )
     parser.add_argument("--db", metavar="URL", help="database URL (default: the crossdesk home's)")
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second")
     parser.add_argument("--seed", type=int, help="the same seed sends the same messages")

@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tui", help="open the operator console: queue, takeover, traces, metrics, knowledge")
     p.add_argument("--db", metavar="URL", help="database URL (default: the crossdesk home's SQLite file)")
     p.add_argument(
-        "--simulate", action="store_true", help="simulated customers write in, so the console is alive for a demo"
+        "--simulate",
+        action="store_true",
+        help="simulated customers write in, so the console is alive for a demo",
     )
     p.add_argument(
         "--rate",

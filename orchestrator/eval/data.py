@@ -6,6 +6,7 @@ Every problem is an `InputError` that names the file, the line or column, and wh
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 import re
@@ -56,7 +57,8 @@ def _open_text(path: Path) -> str:
 
 def _rows_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
+    # newline="": line breaks inside quoted fields stay part of the field, as csv expects
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     columns = [c for c in (reader.fieldnames or []) if c is not None]
     if not columns:
         raise InputError(f"{path}: empty file; the first line must name the columns (e.g. text,label)")

@@ -16,6 +16,9 @@ MAX_SPANS = 12
 MIN_WORDS = 3  # a sentence shorter than this is attached to a neighbour
 # a plain "and"/"y" joins clauses of one request far more often than it starts a new one
 MIN_WORDS_WEAK = 3
+# "freeze my card and send me a new one" is one request; "delete my personal data and cancel my
+# subscription" two: an imperative after "and" cuts only after a longer first request
+MIN_WORDS_VERB = 4
 _WINDOW = 400  # enough characters to count a handful of words without scanning 100 KB
 
 
@@ -50,6 +53,11 @@ _SUBJECT_EN = (
     r"i|i'm|i’m|i've|i’ve|i'd|my|we|we're|our|the|you|your|there's|there|also|can|could|"
     r"how|why|what|when|where|please|someone|somebody"
 )
+# "delete my data and cancel my subscription": an imperative after "and" starts a new request
+_REQUEST_VERBS_EN = (
+    r"cancel|delete|erase|close|refund|block|freeze|unblock|send|resend|reset|change|update|"
+    r"fix|check|tell|explain|remove|stop|activate|order|replace|waive|reverse|return"
+)
 _SUBJECT_ES = r"mi|mis|me|yo|el|la|los|las|no|también|quiero|necesito|tengo|hay|ahora|cómo|como|qué|por"
 # cut points inside one sentence; group "strong" marks a marker that signals a new problem by itself
 _CLAUSE_RE = re.compile(
@@ -72,6 +80,9 @@ _CLAUSE_RE = re.compile(
     # problem or may not; the decomposer merges such a cut back when both sides mean the same
     r"|(?P<soft>"
     rf",\s+(?=(?:{_SUBJECT_EN}|it|it's|this|that|app|card)\b)"
+    r")"
+    r"|(?P<verb>"
+    rf",?\s+and\s+(?=(?:{_REQUEST_VERBS_EN})\b)"
     r")",
     re.IGNORECASE,
 )
@@ -156,9 +167,18 @@ def _clauses(
     for m in _CLAUSE_RE.finditer(text, start, end):
         if m.start() <= seg_start:
             continue
-        need = min_words if m.group("strong") is not None else max(min_words, MIN_WORDS_WEAK)
+        if m.group("strong") is not None:
+            need = min_words
+        elif m.group("verb") is not None:
+            need = max(min_words, MIN_WORDS_VERB)
+        else:
+            need = max(min_words, MIN_WORDS_WEAK)
+        need_after = max(min_words, MIN_WORDS_WEAK) if m.group("verb") is not None else need
+        if m.group("verb") is not None and _ANAPHORA_RE.search(text, seg_start, m.start()):
+            continue  # "block it and send me a new card" acts on one thing: one request
         if not (
-            _enough_words_before(text, seg_start, m.start(), need) and _enough_words(text, m.end(), end, need)
+            _enough_words_before(text, seg_start, m.start(), need)
+            and _enough_words(text, m.end(), end, need_after)
         ):
             continue
         left = _trim(text, seg_start, m.start())
@@ -167,7 +187,7 @@ def _clauses(
         seg_start = m.end()
         if m.group("strong") is None and soft_starts is not None:
             soft_starts.add(seg_start)
-        if m.group("soft") is not None and comma_starts is not None:
+        if (m.group("soft") is not None or m.group("verb") is not None) and comma_starts is not None:
             comma_starts.add(seg_start)
     last = _trim(text, seg_start, end)
     if last:

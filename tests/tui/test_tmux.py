@@ -20,7 +20,9 @@ from orchestrator import takeover
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install -y tmux)"),
+    pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed (apt-get install -y tmux)"
+    ),
 ]
 
 
@@ -106,7 +108,11 @@ def test_console_in_a_real_terminal(orch: Any, seeded_home: Path, tmux: Tmux) ->
 
     tmux.keys("Enter")  # the most urgent conversation is on top
     conversation = tmux.wait_for("the customer asked for a person")
-    assert "Hand-over" in conversation and "Transcript" in conversation and "waiting for an operator" in conversation
+    assert (
+        "Hand-over" in conversation
+        and "Transcript" in conversation
+        and "waiting for an operator" in conversation
+    )
 
     tmux.keys("c")
     tmux.wait_for("taken over by alice")
@@ -117,8 +123,11 @@ def test_console_in_a_real_terminal(orch: Any, seeded_home: Path, tmux: Tmux) ->
     tmux.keys("Hello from the console", "Enter")
     # sent: the reply box is gone and the answer is in the transcript
     tmux.wait_until(
-        lambda screen: "Hello from the console" in screen and "reply to the customer" not in screen
-        and "alice " in screen.split("Transcript", 1)[-1],
+        lambda screen: (
+            "Hello from the console" in screen
+            and "reply to the customer" not in screen
+            and "alice " in screen.split("Transcript", 1)[-1]
+        ),
         "the reply in the transcript",
     )
 
@@ -130,4 +139,6 @@ def test_console_in_a_real_terminal(orch: Any, seeded_home: Path, tmux: Tmux) ->
         time.sleep(0.2)
     assert tmux.dead(), "the console did not quit on q"
     transcript = takeover.show(orch, waiting)["transcript"]
-    assert ("operator", "alice", "Hello from the console") in [(m["role"], m["author"], m["text"]) for m in transcript]
+    assert ("operator", "alice", "Hello from the console") in [
+        (m["role"], m["author"], m["text"]) for m in transcript
+    ]

@@ -34,7 +34,10 @@ def test_bad_arguments_are_explained(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_help_lists_the_console() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "tui", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "orchestrator.cli", "tui", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for option in ("--db", "--simulate", "--rate", "--operator"):
         assert option in out

@@ -25,7 +25,9 @@ def row(cid: str, status: str = "automated", **kw: Any) -> QueueRow:
     return QueueRow(conversation_id=cid, status=status, **base)
 
 
-def test_queue_lists_waiting_conversations_even_beyond_the_recent_limit(orch: Any, conversations: dict[str, Any]) -> None:
+def test_queue_lists_waiting_conversations_even_beyond_the_recent_limit(
+    orch: Any, conversations: dict[str, Any]
+) -> None:
     newest = orch.ask("How do I reset my password?", customer_id="C1003")
     rows = data.list_conversations(orch.reader, limit=1)
     ids = {r.conversation_id for r in rows}
@@ -50,7 +52,9 @@ def test_filter_words_must_all_match_and_keys_pick_a_field() -> None:
         row("c", "resolved", summary="double charge refunded"),
     ]
     assert [r.conversation_id for r in data.filter_rows(rows, "status:needs")] == ["a"]
-    assert [r.conversation_id for r in data.filter_rows(rows, "needs human")] == ["a"]  # free text, both words
+    assert [r.conversation_id for r in data.filter_rows(rows, "needs human")] == [
+        "a"
+    ]  # free text, both words
     assert [r.conversation_id for r in data.filter_rows(rows, "j:uk d:tech")] == ["a"]
     assert [r.conversation_id for r in data.filter_rows(rows, "d:comp op:bob")] == ["b"]
     assert [r.conversation_id for r in data.filter_rows(rows, "refunded")] == ["c"]
@@ -67,7 +71,12 @@ def test_attention_sort_puts_the_most_urgent_wait_first() -> None:
         row("mine", "claimed", claimed_by="alice", updated_at=t0),
         row("theirs", "claimed", claimed_by="bob", updated_at=t0 + timedelta(minutes=1)),
         row("late", "needs_human", sla_deadline=t0 - timedelta(seconds=5), updated_at=t0),
-        row("soon", "needs_human", sla_deadline=t0 + timedelta(seconds=20), updated_at=t0 + timedelta(minutes=2)),
+        row(
+            "soon",
+            "needs_human",
+            sla_deadline=t0 + timedelta(seconds=20),
+            updated_at=t0 + timedelta(minutes=2),
+        ),
     ]
     order = [r.conversation_id for r in data.sort_rows(rows, "attention", "alice")]
     assert order == ["late", "soon", "mine", "theirs", "done"]
@@ -160,7 +169,9 @@ def test_metrics_over_a_window(orch: Any, traced: dict[str, Any]) -> None:
     assert len(turns.values) == 10 and sum(turns.filled()) == 4
 
     # 40 s later both waits are past their 30-second SLA
-    later = data.metrics(orch.reader, now=now + timedelta(seconds=40), window=timedelta(minutes=5), buckets=10)
+    later = data.metrics(
+        orch.reader, now=now + timedelta(seconds=40), window=timedelta(minutes=5), buckets=10
+    )
     assert later.sla_breaches == 2 and later.overdue_now == 2
     # and outside the window nothing is counted
     gone = data.metrics(orch.reader, now=now + timedelta(hours=2), window=timedelta(minutes=5))

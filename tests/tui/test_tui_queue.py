@@ -29,7 +29,9 @@ def test_filter_narrows_the_queue_and_escape_clears_it(conversations: dict[str, 
             box = app.screen.query_one("#queue-filter", Input)
             assert box.display and box.has_focus
             await pilot.press(*"status:needs")
-            await until(pilot, lambda: sorted(keys(app)) == ["conv-person", "conv-split"], "the status filter")
+            await until(
+                pilot, lambda: sorted(keys(app)) == ["conv-person", "conv-split"], "the status filter"
+            )
             summary = plain(app.screen.query_one("#queue-summary", Static))
             assert "2/4 shown" in summary and "filter: status:needs" in summary
 

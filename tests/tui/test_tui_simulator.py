@@ -12,7 +12,6 @@ from orchestrator.records import Conversation, TurnRecord
 from tui.simulator import (
     CURRENCY,
     DEPARTMENT_TEMPLATES,
-    HIGH_RISK,
     MessageFactory,
     SimCustomer,
     Simulator,
@@ -20,7 +19,12 @@ from tui.simulator import (
     demo_customers,
 )
 
-CUSTOMERS = [SimCustomer("C1", "EU"), SimCustomer("C2", "UK"), SimCustomer("C3", "SG"), SimCustomer("C4", "US-CA")]
+CUSTOMERS = [
+    SimCustomer("C1", "EU"),
+    SimCustomer("C2", "UK"),
+    SimCustomer("C3", "SG"),
+    SimCustomer("C4", "US-CA"),
+]
 
 
 def test_messages_are_reproducible_varied_and_local() -> None:
@@ -32,7 +36,11 @@ def test_messages_are_reproducible_varied_and_local() -> None:
     assert {m.customer_id for m in batch} == {c.id for c in CUSTOMERS}
     assert all(m.conversation_id is None and m.text.endswith(".") and m.text[0].isupper() for m in batch)
     # several problems in one message, in a share of them
-    multi = [m for m in batch if any(j in m.text for j in (". Also, ", ". And ", "on top of that", "Another thing"))]
+    multi = [
+        m
+        for m in batch
+        if any(j in m.text for j in (". Also, ", ". And ", "on top of that", "Another thing"))
+    ]
     assert 0.2 < len(multi) / len(batch) < 0.8
     risky = [m for m in batch if m.high_risk]
     assert 0.04 < len(risky) / len(batch) < 0.25
@@ -43,7 +51,13 @@ def test_messages_are_reproducible_varied_and_local() -> None:
             if f"{code} " in m.text:
                 assert code == CURRENCY[jurisdiction[m.customer_id]], m
     # every department's templates are used
-    used = {d for d, templates in DEPARTMENT_TEMPLATES.items() for m in batch for t in templates if t.split("{")[0] in m.text}
+    used = {
+        d
+        for d, templates in DEPARTMENT_TEMPLATES.items()
+        for m in batch
+        for t in templates
+        if t.split("{")[0] in m.text
+    }
     assert used == set(DEPARTMENT_TEMPLATES)
 
 

@@ -45,7 +45,10 @@ async def traces(pilot: Any) -> None:
     await pilot.press("t")
     await until(
         pilot,
-        lambda: isinstance(pilot.app.screen, TracesScreen) and pilot.app.screen.query_one(WaterfallTable).row_count,
+        lambda: (
+            isinstance(pilot.app.screen, TracesScreen)
+            and pilot.app.screen.query_one(WaterfallTable).row_count
+        ),
         "the waterfall",
     )
     await pilot.press("w", "down", "down", "down")  # onto the first department run
@@ -53,7 +56,9 @@ async def traces(pilot: Any) -> None:
 
 async def metrics(pilot: Any) -> None:
     await pilot.press("3")
-    await until(pilot, lambda: "turns" in plain(pilot.app.screen.query_one("#metrics-head", Static)), "the metrics")
+    await until(
+        pilot, lambda: "turns" in plain(pilot.app.screen.query_one("#metrics-head", Static)), "the metrics"
+    )
 
 
 async def knowledge(pilot: Any) -> None:
@@ -65,7 +70,9 @@ async def knowledge(pilot: Any) -> None:
 
 async def departments(pilot: Any) -> None:
     await pilot.press("5")
-    await until(pilot, lambda: pilot.app.screen.query_one("#dept-list", DataTable).row_count == 4, "departments")
+    await until(
+        pilot, lambda: pilot.app.screen.query_one("#dept-list", DataTable).row_count == 4, "departments"
+    )
 
 
 async def help_screen(pilot: Any) -> None:

@@ -9,7 +9,6 @@ from textual.widgets import DataTable, Input, Static
 from tui_helpers import make_app, plain, run, until
 
 from orchestrator import takeover
-from orchestrator.records import Message
 from policies import audit
 from tui.screens.base import ActionDone
 from tui.screens.conversation import ConversationScreen
@@ -39,18 +38,26 @@ def test_claim_reply_release_round_trip(orch: Any, conversations: dict[str, Any]
             table.move_cursor(row=queue_keys(app).index("conv-person"))
 
             await pilot.press("enter")
-            screen = await until(pilot, lambda: isinstance(app.screen, ConversationScreen) and app.screen, "the conversation")
+            screen = await until(
+                pilot, lambda: isinstance(app.screen, ConversationScreen) and app.screen, "the conversation"
+            )
             await until(pilot, lambda: screen.detail is not None, "the conversation to load")
             handover = plain(screen.query_one("#handover", Static))
             assert "the customer asked for a person" in handover
             assert "waiting for an operator" in handover
 
             await pilot.press("c")
-            await until(pilot, lambda: "taken over by alice" in plain(screen.query_one("#handover", Static)), "the claim")
+            await until(
+                pilot,
+                lambda: "taken over by alice" in plain(screen.query_one("#handover", Static)),
+                "the claim",
+            )
             shown = takeover.show(orch, "conv-person")
             assert shown["status"] == "claimed" and shown["claimed_by"] == "alice"
             assert shown["takeover_latency_ms"] > 0
-            assert f"after {shown['takeover_latency_ms'] / 1000:.1f}s" in plain(screen.query_one("#handover", Static))
+            assert f"after {shown['takeover_latency_ms'] / 1000:.1f}s" in plain(
+                screen.query_one("#handover", Static)
+            )
 
             await pilot.press("r")
             box = screen.query_one("#reply-box", Input)
@@ -59,13 +66,20 @@ def test_claim_reply_release_round_trip(orch: Any, conversations: dict[str, Any]
             await pilot.press("enter")
             await until(
                 pilot,
-                lambda: "Your new card is on its way [today]." in plain(screen.query_one("#conv-transcript", Static)),
+                lambda: (
+                    "Your new card is on its way [today]."
+                    in plain(screen.query_one("#conv-transcript", Static))
+                ),
                 "the reply in the transcript",
             )
             assert not box.display
 
             await pilot.press("l")
-            await until(pilot, lambda: screen.detail is not None and screen.detail.row.status == "automated", "the release")
+            await until(
+                pilot,
+                lambda: screen.detail is not None and screen.detail.row.status == "automated",
+                "the release",
+            )
 
     run(scenario)
 
@@ -73,9 +87,8 @@ def test_claim_reply_release_round_trip(orch: Any, conversations: dict[str, Any]
     assert [(m.verb, m.error) for m in sent] == [("claim", None), ("reply", None), ("release", None)]
     assert sent[2].result is not None and sent[2].result["resumed"] is True  # the paused turn went on
     # the reply reached the customer's transcript and the audit log, as alice
-    with orch.engine.connect() as conn:
-        rows = conn.execute(Message.__table__.select().where(Message.conversation_id == "conv-person")).all()
-    assert [(r.role, r.author, r.text) for r in rows if r.role == "operator"] == [
+    transcript = takeover.show(orch, "conv-person")["transcript"]
+    assert [(m["role"], m["author"], m["text"]) for m in transcript if m["role"] == "operator"] == [
         ("operator", "alice", "Your new card is on its way [today].")
     ]
     kinds = [(r["kind"], r["actor"]) for r in audit.export(orch.engine, "conv-person")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,11 @@ TURNS = (
     ("conv-resolved", "C1001", "My card keeps getting declined at the shop and the app won't let me log in"),
     ("conv-person", "C1002", "I want to talk to a person please. Also my new card still hasn't arrived"),
     ("conv-split", "C1005", "I'm going to report you to the regulator if my transfer isn't sorted today"),
-    ("conv-claims", "C1006", "Why do you need to verify my identity again? Also what's the status of my insurance claim"),
+    (
+        "conv-claims",
+        "C1006",
+        "Why do you need to verify my identity again? Also what's the status of my insurance claim",
+    ),
 )
 WAITING = ("conv-person", "conv-split")
 FROZEN_NOW = datetime(2025, 3, 14, 9, 30, 0, tzinfo=UTC)
@@ -66,17 +70,17 @@ def freeze_spans(engine: Any, base_ns: int) -> None:
 
                 return sorted(kids, key=key)
 
-            def place(sp: TraceSpan, start: int) -> int:
+            def place(sp: TraceSpan, start: int, children: dict[str | None, list[TraceSpan]]) -> int:
                 cursor = start + 500_000
                 for child in siblings(children.get(sp.span_id, [])):
-                    cursor = place(child, cursor) + 500_000
+                    cursor = place(child, cursor, children) + 500_000
                 sp.start_ns, sp.end_ns = start, max(cursor, start + 1_000_000)
                 s.add(sp)
                 return sp.end_ns
 
             cursor = base_ns + n * 60_000_000_000
             for root in siblings(children.get(None, [])):
-                cursor = place(root, cursor)
+                cursor = place(root, cursor, children)
             renamed[trace_id] = f"{n:x}" * 32
         s.commit()
         for old, new in renamed.items():
@@ -101,7 +105,7 @@ def freeze(engine: Any, now: datetime = FROZEN_NOW) -> None:
                 m.created_at = at
                 s.add(m)
             s.add(conv)
-        for n, entry in enumerate(s.exec(select(TakeoverEntry).order_by(TakeoverEntry.id))):
+        for n, entry in enumerate(s.exec(select(TakeoverEntry).order_by(col(TakeoverEntry.id)))):
             entry.flagged_at = now - timedelta(seconds=12 + 25 * n)  # one within the SLA, one past it
             entry.sla_deadline = entry.flagged_at + timedelta(seconds=entry.sla_seconds)
             s.add(entry)
@@ -132,7 +136,7 @@ async def until(pilot: Any, check: Callable[[], Any], what: str, timeout: float 
         await pilot.pause(0.05)
 
 
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
 
 

@@ -41,8 +41,8 @@ class Loaded(Message):
 
 
 class LoadFailed(Message):
-
     bubble = False  # for the screen that asked, no one else
+
     def __init__(self, what: str, error: str) -> None:
         super().__init__()
         self.what = what
@@ -54,7 +54,9 @@ class ActionDone(Message):
 
     bubble = False  # for the screen that asked, no one else
 
-    def __init__(self, verb: str, conversation_id: str, result: dict[str, Any] | None, error: str | None) -> None:
+    def __init__(
+        self, verb: str, conversation_id: str, result: dict[str, Any] | None, error: str | None
+    ) -> None:
         super().__init__()
         self.verb = verb
         self.conversation_id = conversation_id
@@ -91,7 +93,8 @@ class ConsoleScreen(Screen[None]):
             self._timer = self.set_interval(period * self.REFRESH_EVERY, self.reload)
         elif self._timer is not None:
             self._timer.resume()
-        self.reload()
+        # draw what is there first: the reload's worker thread would compete with the redraw
+        self.call_after_refresh(self.reload)
 
     def on_screen_suspend(self) -> None:
         if self._timer is not None:
@@ -116,7 +119,9 @@ class ConsoleScreen(Screen[None]):
             if not get_current_worker().is_cancelled:
                 self.post_message(Loaded(what, data))
 
-        self.run_worker(job, name=what, group=f"load-{what}", thread=True, exclusive=exclusive, exit_on_error=False)
+        self.run_worker(
+            job, name=what, group=f"load-{what}", thread=True, exclusive=exclusive, exit_on_error=False
+        )
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.notify(message.error, title=f"could not load {message.what}", severity="error", timeout=8)

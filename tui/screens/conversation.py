@@ -10,13 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui import data
 from tui.data import ConversationDetail, HandOver, TurnView
 from tui.screens.base import ActionDone, ConsoleScreen, Loaded
 from tui.widgets.badges import fmt_clock, fmt_ms, fmt_seconds, status_text, turn_status
+from tui.widgets.keybar import KeyBar
 from tui.widgets.navbar import NavBar
 from tui.widgets.sla_countdown import SlaCountdown
 
@@ -34,7 +35,9 @@ def handover_text(detail: ConversationDetail) -> Text:
     h = detail.handover
     text = Text()
     if h is None:
-        text.append("Automation is handling this conversation; it was never handed to a person.", style="#8a8a8a")
+        text.append(
+            "Automation is handling this conversation; it was never handed to a person.", style="#8a8a8a"
+        )
         return text
     text.append(h.summary or "(no summary)")
     if h.reasons:
@@ -50,12 +53,17 @@ def handover_text(detail: ConversationDetail) -> Text:
 
 def _takeover_line(h: HandOver) -> Text:
     if h.status == "queued":
-        return Text(f"waiting for an operator since {fmt_clock(h.flagged_at)} (SLA {h.sla_seconds}s)", style="#ffaf00")
+        return Text(
+            f"waiting for an operator since {fmt_clock(h.flagged_at)} (SLA {h.sla_seconds}s)", style="#ffaf00"
+        )
     taken = ""
     if h.takeover_latency_ms is not None:
         taken = f" after {fmt_seconds(h.takeover_latency_ms / 1000)}"
     line = Text(f"taken over by {h.claimed_by}{taken}", style="#5fafff")
-    line.append(" — SLA breached" if h.sla_breached else " — within SLA", style="bold #ff5f5f" if h.sla_breached else "#5fd75f")
+    line.append(
+        " — SLA breached" if h.sla_breached else " — within SLA",
+        style="bold #ff5f5f" if h.sla_breached else "#5fd75f",
+    )
     if h.status == "released":
         line.append(f"; released by {h.released_by} to automation", style="#8a8a8a")
     return line
@@ -106,7 +114,9 @@ def _task_lines(turn: TurnView) -> Table:
                         acts.append(f" ({why})", style="#ff5f5f")
             lines.append(acts)
         if t.knowledge:
-            lines.append(Text.assemble(("knowledge: ", "#8a8a8a"), (", ".join(t.knowledge), "underline #5fd7d7")))
+            lines.append(
+                Text.assemble(("knowledge: ", "#8a8a8a"), (", ".join(t.knowledge), "underline #5fd7d7"))
+            )
         if t.notes:
             lines.append(Text.assemble(("case notes written: ", "#8a8a8a"), ", ".join(t.notes)))
         if t.blocked:
@@ -178,7 +188,9 @@ def notes(detail: ConversationDetail) -> RenderableType:
     grid.add_column(ratio=1)
     for n in detail.notes:
         about = f"{n.kind}" + (f" {n.subject}" if n.subject else "")
-        grid.add_row(fmt_clock(n.at), n.department, Text.assemble((about, "bold"), " ", n.text))
+        grid.add_row(
+            fmt_clock(n.at) if n.at else "", n.department, Text.assemble((about, "bold"), " ", n.text)
+        )
     return grid
 
 
@@ -193,7 +205,10 @@ class ArticlePicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         options = OptionList(
-            *[Option(Text.assemble((aid, "bold #5fd7d7"), "  ", title), id=aid) for aid, title in self.articles],
+            *[
+                Option(Text.assemble((aid, "bold #5fd7d7"), "  ", title), id=aid)
+                for aid, title in self.articles
+            ],
             id="article-picker",
         )
         options.border_title = "Knowledge cited (enter opens, esc closes)"
@@ -241,7 +256,7 @@ class ConversationScreen(ConsoleScreen):
         box = Input(placeholder="reply to the customer (enter sends, esc cancels)", id="reply-box")
         box.cursor_blink = self.console.cursor_blink
         yield box
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#reply-box", Input).display = False
@@ -287,7 +302,9 @@ class ConversationScreen(ConsoleScreen):
         self.query_one("#conv-transcript", Static).update(transcript(detail))
         self.query_one("#conv-turns", Static).update(turns(detail))
         self.query_one("#conv-notes", Static).update(notes(detail))
-        self.query_one("#conv-notes", Static).border_title = f"Case notes ({row.customer_id or 'no customer'})"
+        self.query_one(
+            "#conv-notes", Static
+        ).border_title = f"Case notes ({row.customer_id or 'no customer'})"
 
     # -- keys ---------------------------------------------------------------------------------
 

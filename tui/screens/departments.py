@@ -7,11 +7,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tui import data
 from tui.data import DepartmentsView, DepartmentView
 from tui.screens.base import ConsoleScreen, Loaded
+from tui.widgets.keybar import KeyBar
 from tui.widgets.navbar import NavBar
 
 
@@ -59,7 +60,7 @@ class DepartmentsScreen(ConsoleScreen):
             with VerticalScroll(id="dept-pane"):
                 yield Static(id="dept-detail")
         yield Static(id="dept-problems")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#dept-list", DataTable)
@@ -90,7 +91,10 @@ class DepartmentsScreen(ConsoleScreen):
         problems = self.query_one("#dept-problems", Static)
         problems.display = bool(view.problems)
         problems.update(
-            Text("\n".join(f"not loaded: {p.name} ({p.package}): {p.reason}" for p in view.problems), style="#ff5f5f")
+            Text(
+                "\n".join(f"not loaded: {p.name} ({p.package}): {p.reason}" for p in view.problems),
+                style="#ff5f5f",
+            )
         )
         if view.departments:
             self._show(view.departments[0].name)

@@ -7,17 +7,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Markdown, Static
+from textual.widgets import DataTable, Input, Markdown, Static
 
 from tui import data
 from tui.data import ArticleHitView, ArticleView
 from tui.screens.base import ConsoleScreen, Loaded
+from tui.widgets.keybar import KeyBar
 from tui.widgets.navbar import NavBar
 
 
 def article_meta(article: ArticleView) -> Text:
     text = Text.assemble((article.id, "bold #5fd7d7"), "  ", (article.title, "bold"))
-    text.append(f"\n{article.department} · {', '.join(article.jurisdictions)} · v{article.version}", style="#8a8a8a")
+    text.append(
+        f"\n{article.department} · {', '.join(article.jurisdictions)} · v{article.version}", style="#8a8a8a"
+    )
     if article.valid_from or article.valid_to:
         text.append(f" · valid {article.valid_from or '…'} to {article.valid_to or '…'}", style="#8a8a8a")
     if article.tags:
@@ -43,7 +46,9 @@ class KnowledgeScreen(ConsoleScreen):
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)
-        box = Input(placeholder="search articles (dept:billing j:EU narrow it); empty lists them all", id="kb-search")
+        box = Input(
+            placeholder="search articles (dept:billing j:EU narrow it); empty lists them all", id="kb-search"
+        )
         box.cursor_blink = self.console.cursor_blink
         yield box
         with Horizontal(id="kb-body"):
@@ -52,7 +57,7 @@ class KnowledgeScreen(ConsoleScreen):
             with VerticalScroll(id="kb-pane"):
                 yield Static(id="kb-meta")
                 yield Markdown(id="kb-article")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#kb-hits", DataTable)
@@ -90,7 +95,12 @@ class KnowledgeScreen(ConsoleScreen):
         table = self.query_one("#kb-hits", DataTable)
         table.clear()
         for h in hits:
-            table.add_row(Text(h.id, style="#5fd7d7"), h.department, Text(h.title, no_wrap=True, overflow="ellipsis"), key=h.id)
+            table.add_row(
+                Text(h.id, style="#5fd7d7"),
+                h.department,
+                Text(h.title, no_wrap=True, overflow="ellipsis"),
+                key=h.id,
+            )
         if hits:
             table.move_cursor(row=0, animate=False)
             self._read(hits[0].id)
@@ -147,7 +157,7 @@ class ArticleScreen(ConsoleScreen):
         yield Static(Text(self.article_id, style="bold #5fd7d7"), id="article-meta")
         with VerticalScroll(id="article-pane"):
             yield Markdown(id="article-body")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#article-pane").focus()

@@ -9,16 +9,23 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui import data
 from tui.data import MetricsView
 from tui.screens.base import ConsoleScreen, Loaded
 from tui.widgets.badges import fmt_ms, fmt_rate, fmt_seconds
 from tui.widgets.charts import Bar, BarChart, Trend
+from tui.widgets.keybar import KeyBar
 from tui.widgets.navbar import NavBar
 
-WINDOWS = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24))
+WINDOWS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=24),
+)
 BUCKETS = 30
 
 
@@ -62,7 +69,7 @@ class MetricsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.window = WINDOWS[1]
+        self.window = WINDOWS[2]
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)
@@ -79,7 +86,7 @@ class MetricsScreen(ConsoleScreen):
                 yield BarChart(empty="no traced turns in this window", color="#ffaf00", id="transfers")
                 yield Static("Latency per department, p50 (traced turns)", classes="chart-title")
                 yield BarChart(empty="no department runs traced in this window", id="departments")
-        yield Footer()
+        yield KeyBar()
 
     def reload(self) -> None:
         reader, window, now = self.desk.reader, self.window, self.now()
@@ -103,7 +110,12 @@ class MetricsScreen(ConsoleScreen):
             "fcr": kpi("FCR", fmt_rate(m.fcr_rate), issues),
             "escalation": kpi("Escalated", fmt_rate(m.escalation_rate)),
             "sla": kpi("SLA breaches", f"{m.sla_breaches}", f"of {m.takeovers}", alert=m.sla_breaches > 0),
-            "waiting": kpi("Waiting", f"{m.waiting_now}", f"{m.overdue_now} late" if m.overdue_now else "", alert=m.overdue_now > 0),
+            "waiting": kpi(
+                "Waiting",
+                f"{m.waiting_now}",
+                f"{m.overdue_now} late" if m.overdue_now else "",
+                alert=m.overdue_now > 0,
+            ),
             "latency": kpi("Turn p50", fmt_ms(m.turn_latency_p50_ms)),
         }
         for name, text in cards.items():
@@ -113,7 +125,10 @@ class MetricsScreen(ConsoleScreen):
             self.query_one(f"#trend-{key.replace(' ', '-')}", Trend).show(m.series_named(key), values[key])
         total = sum(n for _, n in m.transfers_per_issue) or 1
         self.query_one("#transfers", BarChart).show(
-            [Bar(f"{k} transfer{'s' if k != '1' else ''}", n, f"{n} ({n / total:.0%})") for k, n in m.transfers_per_issue]
+            [
+                Bar(f"{k} transfer{'s' if k != '1' else ''}", n, f"{n} ({n / total:.0%})")
+                for k, n in m.transfers_per_issue
+            ]
         )
         self.query_one("#departments", BarChart).show(
             [

@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from tui import data
 from tui.data import QueueRow
 from tui.screens.base import ConsoleScreen, Loaded
 from tui.widgets.badges import fmt_age, status_text
+from tui.widgets.keybar import KeyBar
 from tui.widgets.navbar import NavBar
 from tui.widgets.sla_countdown import sla_text
 
@@ -57,7 +58,7 @@ class QueueScreen(ConsoleScreen):
             placeholder="filter: words, or status:needs j:EU d:billing c:C1001 op:alice (enter keeps, esc clears)",
             id="queue-filter",
         )
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -117,21 +118,31 @@ class QueueScreen(ConsoleScreen):
         shown = data.sort_rows(data.filter_rows(self.rows, self.query_text), self.sort, self.desk.operator)
         wanted = {r.conversation_id: r for r in shown}
         before = {r.conversation_id: r for r in self.shown}
-        for gone in before.keys() - wanted.keys():
-            table.remove_row(gone)
-            self._cells.pop(gone, None)
-        for key, r in wanted.items():
-            if key not in before:
-                self._cells[key] = cells = self._cells_of(r)
-                table.add_row(*cells, key=key)
-            elif before[key] != r:
-                self._update_row(r)
+        gone = before.keys() - wanted.keys()
+        if len(gone) > 3:
+            # DataTable.remove_row re-indexes every row: past a few removals a rebuild is cheaper
+            table.clear()
+            self._cells = {key: self._cells_of(r) for key, r in wanted.items()}
+            for key in wanted:
+                table.add_row(*self._cells[key], key=key)
+        else:
+            for key in gone:
+                table.remove_row(key)
+                self._cells.pop(key, None)
+            for key, r in wanted.items():
+                if key not in before:
+                    self._cells[key] = cells = self._cells_of(r)
+                    table.add_row(*cells, key=key)
+                elif before[key] != r:
+                    self._update_row(r)
         order = list(wanted)
         if [str(row.key.value) for row in table.ordered_rows] != order:
             rank = {key: i for i, key in enumerate(order)}
             table.sort("conversation", key=lambda cell: rank[cell.plain])
-            if selected is not None and selected.conversation_id in rank:
-                table.move_cursor(row=rank[selected.conversation_id], animate=False)
+        if selected is not None and selected.conversation_id in wanted:
+            index = order.index(selected.conversation_id)
+            if index != table.cursor_row:
+                table.move_cursor(row=index, animate=False)
         self.shown = shown
         self._summarise()
 

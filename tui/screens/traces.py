@@ -6,12 +6,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tui import data
 from tui.data import TraceTurn, Waterfall
 from tui.screens.base import ConsoleScreen, Loaded
 from tui.widgets.badges import fmt_clock, fmt_ms, turn_status
+from tui.widgets.keybar import KeyBar
 from tui.widgets.navbar import NavBar
 from tui.widgets.waterfall import WaterfallTable, detail_text
 
@@ -45,7 +46,7 @@ class TracesScreen(ConsoleScreen):
         yield Static(id="waterfall-title")
         yield WaterfallTable(id="waterfall")
         yield Static(id="span-detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#trace-list", DataTable)
@@ -58,7 +59,11 @@ class TracesScreen(ConsoleScreen):
             ("trace", "trace", 8),
         ):
             table.add_column(label, key=key, width=width)
-        where = f"conversation {self.conversation_id}" if self.conversation_id else "all conversations, newest first"
+        where = (
+            f"conversation {self.conversation_id}"
+            if self.conversation_id
+            else "all conversations, newest first"
+        )
         self.query_one("#traces-title", Static).update(Text.assemble(("Traced turns", "bold"), f" · {where}"))
         table.focus()
 
@@ -133,7 +138,9 @@ class TracesScreen(ConsoleScreen):
         bar = message.bar
         text = Text("")
         if bar is not None:
-            text = Text.assemble((bar.name, "bold"), f"  {fmt_ms(bar.duration_ms)} at +{fmt_ms(bar.offset_ms)}  ")
+            text = Text.assemble(
+                (bar.name, "bold"), f"  {fmt_ms(bar.duration_ms)} at +{fmt_ms(bar.offset_ms)}  "
+            )
             text.append(detail_text(bar), style="#d0d0d0")
         self.query_one("#span-detail", Static).update(text)
 

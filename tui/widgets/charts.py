@@ -79,5 +79,7 @@ class Trend(Vertical):
         yield Sparkline([], summary_function=max)
 
     def show(self, series: Series, value: str) -> None:
-        self.query_one(".trend-title", Static).update(Text.assemble((self.label, "bold"), "  ", (value, "#5fafff")))
+        self.query_one(".trend-title", Static).update(
+            Text.assemble((self.label, "bold"), "  ", (value, "#5fafff"))
+        )
         self.query_one(Sparkline).data = series.filled()

@@ -42,7 +42,9 @@ def bar_text(offset_ms: float, duration_ms: float, total_ms: float, width: int, 
     start = min(width - 1, max(0, int(offset_ms / total * width)))
     length = max(1, round(duration_ms / total * width))
     length = min(length, width - start)
-    return Text.assemble(("·" * start, "#444444"), ("█" * length, style), ("·" * (width - start - length), "#444444"))
+    return Text.assemble(
+        ("·" * start, "#444444"), ("█" * length, style), ("·" * (width - start - length), "#444444")
+    )
 
 
 def span_label(bar: SpanBar) -> Text:

@@ -239,10 +239,15 @@ def context_lost(
     if turn.follow_up:
         open_departments = set(departments(previous.record))
         now = set(departments(record))
+        stray = now - open_departments - set(turn.departments)
         if open_departments and not (open_departments & now):
             lost.append(
                 f"follow-up routed to {', '.join(sorted(now)) or 'no department'}, away from the open task "
                 f"({', '.join(sorted(open_departments))})"
+            )
+        elif stray:
+            lost.append(
+                f"part of the follow-up routed to {', '.join(sorted(stray))}, away from the open task"
             )
         if record.get("status") == "needs_info" or record.get("unclear"):
             lost.append("follow-up answered with a question")
