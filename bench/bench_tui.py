@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -143,57 +144,55 @@ async def wait(check: Any, timeout: float = 60.0) -> None:
 
 
 async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
+    marks = Marks()  # created in the event loop: its asyncio.Event belongs there
+    instrument(marks)
+    async with app.run_test(size=(100, 30)):
+        try:
+            return await timings(app, args, marks)
+        except BaseException:
+            traceback.print_exc()  # the app's shutdown error would hide it
+            raise
+
+
+async def timings(app: Any, args: argparse.Namespace, marks: Marks) -> dict[str, Any]:
     from textual.widgets import DataTable
 
     from tui.screens.conversation import ConversationScreen
     from tui.screens.queue import QueueScreen
 
-    marks = Marks()  # created in the event loop: its asyncio.Event belongs there
-    instrument(marks)
     samples: dict[str, list[float]] = {"move": [], "open": [], "switch": []}
-    async with app.run_test(size=(100, 30)):
-        frames = Frames(app)
-        await wait(lambda: app.simulator is not None, timeout=180)
-        print(f"simulator running at {args.rate:g}/s; warming up {args.warmup:g} s", file=sys.stderr)
-        await asyncio.sleep(args.warmup)
-        queue = app.screen
-        assert isinstance(queue, QueueScreen)
-        table = queue.query_one(DataTable)
-        app.watch(table, "cursor_coordinate", marks.add, init=False)
-        await wait(lambda: table.row_count >= 14)
+    frames = Frames(app)
+    await wait(lambda: app.simulator is not None, timeout=180)
+    print(f"simulator running at {args.rate:g}/s; warming up {args.warmup:g} s", file=sys.stderr)
+    await asyncio.sleep(args.warmup)
+    queue = app.screen
+    assert isinstance(queue, QueueScreen)
+    table = queue.query_one(DataTable)
+    app.watch(table, "cursor_coordinate", marks.add, init=False)
+    await wait(lambda: table.row_count >= 14)
 
-        key = "down"
-        for _ in range(args.moves):
-            # wander up and down the top rows (the cursor follows its conversation when rows move)
-            if table.cursor_row <= 0:
-                key = "down"
-            elif table.cursor_row >= min(12, table.row_count - 1):
-                key = "up"
-            samples["move"].append(await timed(app, frames, marks, key))
-            await asyncio.sleep(0.02)  # a person does not type faster than this
+    key = "down"
+    for _ in range(args.moves):
+        # wander up and down the top rows (the cursor follows its conversation when rows move)
+        if table.cursor_row <= 0:
+            key = "down"
+        elif table.cursor_row >= min(12, table.row_count - 1):
+            key = "up"
+        samples["move"].append(await timed(app, frames, marks, key))
+        await asyncio.sleep(0.02)  # a person does not type faster than this
 
-        for _ in range(args.opens):
-            samples["open"].append(await timed(app, frames, marks, "enter"))
-            await wait(lambda: isinstance(app.screen, ConversationScreen))
-            await press(app, "3")  # metrics, then back to the queue
-            await wait(lambda: app.screen is not queue and not isinstance(app.screen, ConversationScreen))
-            samples["switch"].append(await timed(app, frames, marks, "1"))
-            await wait(lambda: isinstance(app.screen, ConversationScreen))
-            await press(app, "escape")
-            await wait(lambda: app.screen is queue)
-            await press(app, "down")
-            await asyncio.sleep(0.05)
-        stats = app.simulator.stats()
-        rows = table.row_count
-
-    def summary(values: list[float]) -> dict[str, float]:
-        return {
-            "n": len(values),
-            "p50_ms": round(percentile(values, 50) or 0.0, 2),
-            "p99_ms": round(percentile(values, 99) or 0.0, 2),
-            "max_ms": round(max(values), 2),
-        }
-
+    for _ in range(args.opens):
+        samples["open"].append(await timed(app, frames, marks, "enter"))
+        await wait(lambda: isinstance(app.screen, ConversationScreen))
+        await press(app, "3")  # metrics, then back to the queue
+        await wait(lambda: app.screen is not queue and not isinstance(app.screen, ConversationScreen))
+        samples["switch"].append(await timed(app, frames, marks, "1"))
+        await wait(lambda: isinstance(app.screen, ConversationScreen))
+        await press(app, "escape")
+        await wait(lambda: app.screen is queue)
+        await press(app, "down")
+        await asyncio.sleep(0.05)
+    stats = app.simulator.stats()
     return {
         "rate": args.rate,
         "simulated": {
@@ -203,8 +202,17 @@ async def drive(app: Any, args: argparse.Namespace) -> dict[str, Any]:
             "achieved_rate": round(stats.rate, 2),
             "needs_human": stats.needs_human,
         },
-        "queue_rows": rows,
+        "queue_rows": table.row_count,
         **{name: summary(values) for name, values in samples.items()},
+    }
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50) or 0.0, 2),
+        "p99_ms": round(percentile(values, 99) or 0.0, 2),
+        "max_ms": round(max(values), 2),
     }
 
 

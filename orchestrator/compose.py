@@ -37,6 +37,7 @@ def compose_reply(
     parts: list[str] = []
     several = len(plan) > 1
     pending_human: list[str] = []
+    said: set[str] = set()
     for task in plan:
         result = final.get(task["id"])
         about = topic(task["text"])
@@ -57,6 +58,11 @@ def compose_reply(
             text = result["reply"].strip()
             if status == "needs_info" and result.get("question") and result["question"] not in text:
                 text = f"{text} {result['question']}"
+            if text in said:
+                # two parts with one cause (a KYC hold behind both the login and the card): say it once
+                text = "This has the same cause as the point above."
+            else:
+                said.add(text)
             parts.append(lead + text)
         elif status == "needs_info":
             parts.append(lead + (result.get("question") or "Could you tell me a little more about this?"))

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("langgraph_supervisor")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-import bench_supervisor as bench  # noqa: E402
+import bench_supervisor as bench
 
 
 def expected_calls(issue: Any, *, crossdesk_rounds: int | None) -> int:
