@@ -192,6 +192,7 @@ async def timings(app: Any, args: argparse.Namespace, marks: Marks) -> dict[str,
         await wait(lambda: app.screen is queue)
         await press(app, "down")
         await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # let the last key settle: one still queued at shutdown finds no screen
     stats = app.simulator.stats()
     return {
         "rate": args.rate,

@@ -116,7 +116,7 @@ def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
         plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
         plan.sort(key=lambda t: t["span"][0])
         if tel is not None:
-            span.set_plan(tracing.plan_view(dumped, plan, unclear))
+            tracing.describe_plan(span, dumped, plan, unclear)
     return {"decomposition": dumped, "plan": plan, "unclear": unclear, **({"llm": llm} if llm else {})}
 
 

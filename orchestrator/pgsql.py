@@ -6,6 +6,7 @@ checkpointer's migrations then run under a session advisory lock so they never r
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +48,14 @@ def postgres_checkpointer(url: str, *, max_size: int = 16) -> tuple[Any, Any]:
     conninfo = libpq_url(url)
     # migrations use CREATE INDEX CONCURRENTLY: autocommit, serialised between starting workers
     with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (lock_key("crossdesk-checkpointer"),))
+        # poll with try-lock: a worker blocked inside pg_advisory_lock is itself an open transaction,
+        # and the holder's CREATE INDEX CONCURRENTLY would wait for it: a deadlock
+        key = lock_key("crossdesk-checkpointer")
+        deadline = time.monotonic() + 120
+        while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (key,)).fetchone()["ok"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("another process has held the checkpointer migration lock for 120 s")
+            time.sleep(0.05)
         try:
             PostgresSaver(conn).setup()
         finally:

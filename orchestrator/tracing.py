@@ -3,8 +3,10 @@
 The graph nodes, the dispatcher and the takeover call these small functions so
 their own code stays about routing. Span content follows `traces.names`; the
 turn's counts come from the routing record (`orchestrator.graph.build_record`),
-so a trace and its record always agree. Nothing here may fail a turn: every
-function swallows its own errors after a rate-limited warning.
+so a trace and its record always agree. Tracing must never fail a turn: the
+`traces.instrument` helpers guard every OpenTelemetry call, the bookkeeping
+here is guarded with a rate-limited warning, and only the application's own
+exceptions (a policy check's, the guard's) pass through, unchanged.
 """
 
 from __future__ import annotations
@@ -61,6 +63,16 @@ def plan_view(
         wants_human=bool(decomposition.get("wants_human")),
         language=decomposition.get("language"),
     )
+
+
+def describe_plan(
+    span: Any, decomposition: Mapping[str, Any], plan: Sequence[Mapping[str, Any]], unclear: Sequence[Any]
+) -> None:
+    """Write the supervisor's plan on its `plan` span."""
+    try:
+        span.set_plan(plan_view(decomposition, plan, unclear))
+    except Exception as exc:
+        warn_limited("trace-plan", "telemetry: could not describe a plan: %r", exc)
 
 
 def traced_policy(

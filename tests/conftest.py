@@ -76,20 +76,7 @@ def router_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One router cache for the session: training is deterministic, so tests can share it."""
     return tmp_path_factory.mktemp("router")
 
-
-def pg_database(template: str | None = None) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test (a copy of `template`), dropped afterwards."""
-    import pgtest
-
-    reason = pgtest.unavailable()
-    if reason:
-        pytest.skip(f"CROSSDESK_TEST_DB=postgres but {reason}")
-    name = pgtest.new_name()
-    url = pgtest.create_database(name, template)
-    try:
-        yield url
-    finally:
-        pgtest.drop_database(name)
+from pgtest import pg_database  # noqa: E402  (test helper module next to this file)
 
 
 @pytest.fixture

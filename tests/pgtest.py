@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 
+import pytest
 from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -68,3 +70,16 @@ def create_database(name: str, template: str | None = None) -> str:
 
 def drop_database(name: str) -> None:
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_database(template: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (a copy of `template`), dropped afterwards."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"CROSSDESK_TEST_DB=postgres but {reason}")
+    name = new_name()
+    url = create_database(name, template)
+    try:
+        yield url
+    finally:
+        drop_database(name)

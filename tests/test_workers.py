@@ -110,7 +110,7 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 def test_killing_a_worker_mid_load_loses_nothing_and_answers_nothing_twice(
     prefix: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import pg_database
+    from pgtest import pg_database
 
     # workers in production share PostgreSQL: so do these, whatever CROSSDESK_TEST_DB says
     for url in pg_database(request.getfixturevalue("seeded_pg_template")):

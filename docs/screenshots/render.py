@@ -57,7 +57,9 @@ def build(home: Path) -> dict[str, str]:
         for _ in range(MESSAGES):
             time.sleep(PACE_S)  # spread over time, so the metrics' sparklines have a shape
             planned = factory.next()
-            out = orch.ask(planned.text, conversation_id=planned.conversation_id, customer_id=planned.customer_id)
+            out = orch.ask(
+                planned.text, conversation_id=planned.conversation_id, customer_id=planned.customer_id
+            )
             factory.remember(out.conversation_id, planned.customer_id)
         multi = orch.ask(
             "My card keeps getting declined at the shop, and I'd like a copy of all the data you hold about me",
@@ -113,7 +115,8 @@ async def shoot(out: Path, ids: dict[str, str], keep_svg: bool) -> list[Path]:
         table.move_cursor(row=keys.index(conversation_id))
         await pilot.press("enter")
         await until(
-            lambda: isinstance(app.screen, ConversationScreen) and app.screen.detail is not None, "the conversation"
+            lambda: isinstance(app.screen, ConversationScreen) and app.screen.detail is not None,
+            "the conversation",
         )
 
     async def save(pilot: Any, name: str) -> None:
@@ -144,7 +147,9 @@ async def shoot(out: Path, ids: dict[str, str], keep_svg: bool) -> list[Path]:
 
     async def metrics(pilot: Any) -> None:
         await pilot.press("3", "w", "w", "w")  # 15 min -> 1 h -> 24 h -> 1 min: the traffic just sent
-        await until(lambda: "Last 1 min" in str(app.screen.query_one("#metrics-head", Static).content), "the metrics")
+        await until(
+            lambda: "Last 1 min" in str(app.screen.query_one("#metrics-head", Static).content), "the metrics"
+        )
 
     async def knowledge(pilot: Any) -> None:
         await pilot.press("4", "slash", *"card declined abroad", "enter")
@@ -176,7 +181,9 @@ def to_png(svg: str, path: Path) -> Path:
     """Textual's SVG names Fira Code (a web font); use the monospace font cairo can find here."""
     import cairosvg
 
-    svg = re.sub(r'font-family:\s*"?Fira Code"?(, monospace)?', "font-family: DejaVu Sans Mono, monospace", svg)
+    svg = re.sub(
+        r'font-family:\s*"?Fira Code"?(, monospace)?', "font-family: DejaVu Sans Mono, monospace", svg
+    )
     cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(path), output_width=1400)
     return path
 
@@ -189,7 +196,10 @@ def main() -> int:
     try:
         import cairosvg  # noqa: F401
     except (ImportError, OSError) as exc:
-        print(f"error: cairosvg is not usable ({exc}); pip install -e '.[docs]' and install libcairo2", file=sys.stderr)
+        print(
+            f"error: cairosvg is not usable ({exc}); pip install -e '.[docs]' and install libcairo2",
+            file=sys.stderr,
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="crossdesk-screenshots-") as tmp:

@@ -123,3 +123,31 @@ def test_usable_at_80_by_24(conversations: dict[str, Any], desk: Any) -> None:
             assert not isinstance(app.screen, ConversationScreen)
 
     run(scenario)
+
+
+def test_the_cursor_stays_on_top_or_follows_its_conversation(
+    orch: Any, conversations: dict[str, Any], desk: Any
+) -> None:
+    async def scenario() -> None:
+        app = make_app(desk, refresh_s=0.2)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: len(keys(app)) == 4, "the queue to load")
+            await pilot.press("s")  # newest first: what arrives goes to the top
+            table = app.screen.query_one(DataTable)
+            assert table.cursor_row == 0
+
+            # on the top row the cursor stays on top, on whatever is newest
+            first = await asyncio.to_thread(orch.ask, "How do I reset my password?", customer_id="C1003")
+            await until(pilot, lambda: keys(app)[0] == first.conversation_id, "the new conversation on top")
+            assert (
+                table.cursor_row == 0 and app.screen.selected_row().conversation_id == first.conversation_id
+            )
+
+            # further down it follows the conversation the operator is looking at
+            await pilot.press("down")
+            watched = app.screen.selected_row().conversation_id
+            second = await asyncio.to_thread(orch.ask, "My card hasn't arrived", customer_id="C1004")
+            await until(pilot, lambda: keys(app)[0] == second.conversation_id, "the second one on top")
+            assert app.screen.selected_row().conversation_id == watched and table.cursor_row == 2
+
+    run(scenario)

@@ -115,6 +115,7 @@ class QueueScreen(ConsoleScreen):
         would make every key press wait."""
         table = self.query_one(DataTable)
         selected = self.selected_row()
+        on_top = table.cursor_row <= 0
         shown = data.sort_rows(data.filter_rows(self.rows, self.query_text), self.sort, self.desk.operator)
         wanted = {r.conversation_id: r for r in shown}
         before = {r.conversation_id: r for r in self.shown}
@@ -139,10 +140,14 @@ class QueueScreen(ConsoleScreen):
         if [str(row.key.value) for row in table.ordered_rows] != order:
             rank = {key: i for i, key in enumerate(order)}
             table.sort("conversation", key=lambda cell: rank[cell.plain])
-        if selected is not None and selected.conversation_id in wanted:
+        # on the top row the cursor stays on top (the most urgent); anywhere else it follows its
+        # conversation, so enter opens the one the operator was looking at
+        if selected is not None and selected.conversation_id in wanted and not on_top:
             index = order.index(selected.conversation_id)
             if index != table.cursor_row:
                 table.move_cursor(row=index, animate=False)
+        elif on_top and table.row_count:
+            table.move_cursor(row=0, animate=False)
         self.shown = shown
         self._summarise()
 
