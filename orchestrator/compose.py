@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 _TOPIC_WORDS = 8
-CLARIFY_DEPARTMENTS = "a payment or fee, your identity or personal data, or a problem with the app, login or card"
+CLARIFY_DEPARTMENTS = (
+    "a payment or fee, your identity or personal data, or a problem with the app, login or card"
+)
 
 
 def topic(text: str) -> str:
@@ -81,7 +83,9 @@ def compose_reply(
             f"{CLARIFY_DEPARTMENTS}?"
         )
     elif unclear:
-        parts.append(f"You also mentioned “{topic(unclear[0]['text'])}”: could you tell me a little more about it?")
+        parts.append(
+            f"You also mentioned “{topic(unclear[0]['text'])}”: could you tell me a little more about it?"
+        )
     oos = decomposition.get("out_of_scope_spans") or []
     if oos and plan:
         parts.append(

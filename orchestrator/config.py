@@ -67,7 +67,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         try:
             data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{cfg_path}: not valid TOML ({exc}); fix the file or unset CROSSDESK_CONFIG") from exc
+            raise ConfigError(
+                f"{cfg_path}: not valid TOML ({exc}); fix the file or unset CROSSDESK_CONFIG"
+            ) from exc
         core = data.pop("crossdesk", {})
         for key, value in core.items():
             if key not in Settings.__dataclass_fields__ or key == "extra":

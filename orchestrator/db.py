@@ -8,7 +8,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
-
 _READONLY = "crossdesk_readonly"
 
 
@@ -54,10 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def import_models() -> None:
     """Import every module that defines tables so SQLModel.metadata knows them."""
-    import orchestrator.backend.models  # noqa: F401
-    import orchestrator.knowledge.models  # noqa: F401
-    import orchestrator.records  # noqa: F401
-    import orchestrator.service.tables  # noqa: F401
+    import orchestrator.backend.models
+    import orchestrator.knowledge.models
+    import orchestrator.records
+    import orchestrator.service.tables
     import orchestrator.takeover  # noqa: F401
     import policies.audit  # noqa: F401
     import traces.models  # noqa: F401

@@ -95,7 +95,9 @@ class RunContext:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "args"
-            record = ActionRecord(name=name, args=_jsonable(args), ok=False, message=f"{where}: {first['msg']}")
+            record = ActionRecord(
+                name=name, args=_jsonable(args), ok=False, message=f"{where}: {first['msg']}"
+            )
             self.actions_taken.append(record)
             return record
         if self.env.action_guard is not None:
@@ -104,7 +106,11 @@ class RunContext:
             allowed, rule_id, message = guard_action(self.env.action_guard, self, spec, parsed)
             if not allowed:
                 record = ActionRecord(
-                    name=name, args=parsed.model_dump(mode="json"), ok=False, message=message, blocked_by=rule_id
+                    name=name,
+                    args=parsed.model_dump(mode="json"),
+                    ok=False,
+                    message=message,
+                    blocked_by=rule_id,
                 )
                 self.actions_taken.append(record)
                 return record
@@ -114,10 +120,15 @@ class RunContext:
                 result = spec.run(self, parsed)
         except (SQLAlchemyError, ValueError) as exc:
             record = ActionRecord(
-                name=name, args=parsed.model_dump(mode="json"), ok=False, message=f"{type(exc).__name__}: {exc}"
+                name=name,
+                args=parsed.model_dump(mode="json"),
+                ok=False,
+                message=f"{type(exc).__name__}: {exc}",
             )
         else:
-            record = ActionRecord(name=name, args=parsed.model_dump(mode="json"), ok=True, result=_jsonable(result))
+            record = ActionRecord(
+                name=name, args=parsed.model_dump(mode="json"), ok=True, result=_jsonable(result)
+            )
         self.actions_taken.append(record)
         return record
 

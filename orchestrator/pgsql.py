@@ -52,7 +52,7 @@ def postgres_checkpointer(url: str, *, max_size: int = 16) -> tuple[Any, Any]:
         # and the holder's CREATE INDEX CONCURRENTLY would wait for it: a deadlock
         key = lock_key("crossdesk-checkpointer")
         deadline = time.monotonic() + 120
-        while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (key,)).fetchone()["ok"]:
+        while not (conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (key,)).fetchone() or {}).get("ok"):
             if time.monotonic() > deadline:
                 raise TimeoutError("another process has held the checkpointer migration lock for 120 s")
             time.sleep(0.05)

@@ -56,7 +56,9 @@ def clean_message(text: str, max_chars: int) -> str:
     """Strip control characters and surrounding space; refuse empty or oversized messages."""
     cleaned = _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
     if not cleaned:
-        raise InputError("the message is empty; type what the customer wrote, e.g. crossdesk ask \"I was charged twice\"")
+        raise InputError(
+            'the message is empty; type what the customer wrote, e.g. crossdesk ask "I was charged twice"'
+        )
     if len(cleaned) > max_chars:
         raise InputError(
             f"the message has {len(cleaned):,} characters, more than the limit of {max_chars:,}; "
@@ -158,11 +160,18 @@ class DbRecorder:
                 )
             )
             session.add(
-                Message(conversation_id=conv.id, turn_id=record["turn_id"], role="customer", text=state["message"])
+                Message(
+                    conversation_id=conv.id, turn_id=record["turn_id"], role="customer", text=state["message"]
+                )
             )
             if state.get("reply"):
                 session.add(
-                    Message(conversation_id=conv.id, turn_id=record["turn_id"], role="assistant", text=state["reply"])
+                    Message(
+                        conversation_id=conv.id,
+                        turn_id=record["turn_id"],
+                        role="assistant",
+                        text=state["reply"],
+                    )
                 )
             for write in self.writers:
                 write(session, state, record)
@@ -318,8 +327,10 @@ class Orchestrator:
             )
         if customer is None and existing is not None and existing.customer_id:
             customer = self.customer(existing.customer_id)
-        juris = (customer.jurisdiction if customer else None) or (jurisdiction or "").upper() or (
-            existing.jurisdiction if existing else "EU"
+        juris = (
+            (customer.jurisdiction if customer else None)
+            or (jurisdiction or "").upper()
+            or (existing.jurisdiction if existing else "EU")
         )
         payload: dict[str, Any] = {
             "conversation_id": conversation_id,
@@ -336,7 +347,9 @@ class Orchestrator:
             if routed is not None:
                 return routed
             state = self._run_turn(payload, config)
-        return TurnOutcome(conversation_id=conversation_id, reply=state.get("reply", ""), record=state["record"])
+        return TurnOutcome(
+            conversation_id=conversation_id, reply=state.get("reply", ""), record=state["record"]
+        )
 
     def _run_turn(self, payload: dict[str, Any], config: Any) -> dict[str, Any]:
         """One graph run inside the turn's root span; the span takes its counts from the record."""
@@ -345,9 +358,12 @@ class Orchestrator:
         from traces.instrument import turn_span
 
         tel = self.telemetry
-        with using_telemetry(tel), turn_span(
-            tel, conversation_id=payload["conversation_id"], turn_id=None, message=payload["message"]
-        ) as turn:
+        with (
+            using_telemetry(tel),
+            turn_span(
+                tel, conversation_id=payload["conversation_id"], turn_id=None, message=payload["message"]
+            ) as turn,
+        ):
             payload["trace"] = turn.carrier if turn.recording else None
             state: dict[str, Any] = self.graph.invoke(payload, config)
             finish_turn(turn, state.get("record"), state.get("reply"))

@@ -12,7 +12,9 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 
-def merge_results(left: list[dict[str, Any]] | None, right: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def merge_results(
+    left: list[dict[str, Any]] | None, right: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
     """Department results accumulate across parallel branches; `None` resets them for a new turn."""
     if right is None:
         return []

@@ -109,9 +109,7 @@ def _register(pm: pluggy.PluginManager, name: str, obj: Any) -> None:
     pm.check_pending()  # an implementation of a hook we do not specify is a typo: fail loudly
 
 
-def load_plugins(
-    *, disabled: tuple[str, ...] = (), extra: list[tuple[str, Any]] | None = None
-) -> PluginSet:
+def load_plugins(*, disabled: tuple[str, ...] = (), extra: list[tuple[str, Any]] | None = None) -> PluginSet:
     """Load every plugin in the entry-point group, skipping disabled ones.
 
     A plugin that fails to import or to validate is recorded with its reason and

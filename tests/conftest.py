@@ -76,6 +76,7 @@ def router_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One router cache for the session: training is deterministic, so tests can share it."""
     return tmp_path_factory.mktemp("router")
 
+
 from pgtest import pg_database  # noqa: E402  (test helper module next to this file)
 
 

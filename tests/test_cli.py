@@ -15,9 +15,17 @@ import pytest
 EXE = [sys.executable, "-m", "orchestrator.cli"]
 
 
-def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*EXE, *args], input=stdin, capture_output=True, env={**os.environ, **(env or {})},
-                          timeout=120, check=False)
+def run(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*EXE, *args],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
 
 
 def ask_json(*args: str) -> dict[str, Any]:
@@ -113,21 +121,28 @@ def test_unusual_but_valid_messages_get_a_sensible_reply(seeded_home: Path, mess
 
 
 def test_invalid_utf8_on_stdin_is_replaced_not_fatal(seeded_home: Path) -> None:
-    proc = run("ask", "--json", "--customer", "C1001", "-", stdin=b"I was charged twice \xff\xfe for StreamFlix")
+    proc = run(
+        "ask", "--json", "--customer", "C1001", "-", stdin=b"I was charged twice \xff\xfe for StreamFlix"
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout)["tasks"][0]["department"] == "billing"
 
 
 def test_triage_handles_text_json_blank_and_broken_lines() -> None:
-    lines = "\n".join([
-        "I was charged twice and my app crashes",
-        json.dumps({"id": 7, "text": "please delete my data"}),
-        "",
-        '{"text": broken json',
-        json.dumps({"body": "no text field"}),
-        "let me talk to a human",
-        "what's the weather tomorrow",
-    ]).encode() + b"\n\xff\xfe bytes that are not utf-8 about a refund\n"
+    lines = (
+        "\n".join(
+            [
+                "I was charged twice and my app crashes",
+                json.dumps({"id": 7, "text": "please delete my data"}),
+                "",
+                '{"text": broken json',
+                json.dumps({"body": "no text field"}),
+                "let me talk to a human",
+                "what's the weather tomorrow",
+            ]
+        ).encode()
+        + b"\n\xff\xfe bytes that are not utf-8 about a refund\n"
+    )
     proc = run("triage", stdin=lines)
     assert proc.returncode == 0, proc.stderr.decode()
     rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]

@@ -14,21 +14,49 @@ from plugins.contracts import Task
 
 
 def task(tid: str, department: str, intent: str = "x", start: int = 0, **extra: Any) -> dict[str, Any]:
-    data = Task(id=tid, text=f"text of {tid}", span=(start, start + 5), department=department, intent=intent,
-                confidence=0.9).model_dump(mode="json")
+    data = Task(
+        id=tid,
+        text=f"text of {tid}",
+        span=(start, start + 5),
+        department=department,
+        intent=intent,
+        confidence=0.9,
+    ).model_dump(mode="json")
     data.update(extra)
     return data
 
 
 def result(tid: str, department: str, status: str, attempt: int = 0, **extra: Any) -> dict[str, Any]:
-    return {"task_id": tid, "department": department, "status": status, "reply": f"{department} says",
-            "attempt": attempt, "actions": [], "knowledge": [], "notes": [], **extra}
+    return {
+        "task_id": tid,
+        "department": department,
+        "status": status,
+        "reply": f"{department} says",
+        "attempt": attempt,
+        "actions": [],
+        "knowledge": [],
+        "notes": [],
+        **extra,
+    }
 
 
 def base_state(**kw: Any) -> dict[str, Any]:
-    state = {"conversation_id": "c1", "turn_id": "t", "seq": 1, "message": "m", "started_at": time.time(),
-             "customer": None, "jurisdiction": "EU", "history": [], "decomposition": {}, "plan": [],
-             "unclear": [], "results": [], "policy": {}, "handoff": None}
+    state = {
+        "conversation_id": "c1",
+        "turn_id": "t",
+        "seq": 1,
+        "message": "m",
+        "started_at": time.time(),
+        "customer": None,
+        "jurisdiction": "EU",
+        "history": [],
+        "decomposition": {},
+        "plan": [],
+        "unclear": [],
+        "results": [],
+        "policy": {},
+        "handoff": None,
+    }
     state.update(kw)
     return state
 
@@ -58,10 +86,10 @@ def test_route_plan_goes_straight_to_compose_with_nothing_to_dispatch() -> None:
 
 def test_reroute_picks_the_suggested_department_once() -> None:
     class Svc:
-        class settings:  # noqa: N801
+        class settings:
             max_reroutes = 2
 
-        class plugins:  # noqa: N801
+        class plugins:
             departments = {"billing": 1, "technical": 1, "compliance": 1}
 
     plan = [task("t1", "technical", alternatives=[["billing", "double_charge", 0.2]])]
@@ -100,8 +128,20 @@ def test_handoff_summary_never_exceeds_300_characters() -> None:
 
 
 def test_follow_up_inherits_the_open_task_of_the_previous_turn() -> None:
-    history = [{"tasks": [{"id": "t1", "department": "billing", "intent": "double_charge", "confidence": 0.9,
-                           "status": "resolved", "entities": {"transaction_ids": ["TX-1"]}}]}]
+    history = [
+        {
+            "tasks": [
+                {
+                    "id": "t1",
+                    "department": "billing",
+                    "intent": "double_charge",
+                    "confidence": 0.9,
+                    "status": "resolved",
+                    "entities": {"transaction_ids": ["TX-1"]},
+                }
+            ]
+        }
+    ]
     unclear = task("t1", "technical", intent="app_error", confidence=0.2)
     plan, left = carry_over({"tasks": [], "unclear": [unclear]}, history, "and the other charge?")
     assert left == []

@@ -10,7 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="run one customer turn and print the reply and routing record")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--customer", metavar="ID", help="customer id (see `crossdesk demo customers`)")
-    who.add_argument("--jurisdiction", metavar="CODE", help="anonymous customer's jurisdiction: EU UK US-CA US CN SG")
+    who.add_argument(
+        "--jurisdiction", metavar="CODE", help="anonymous customer's jurisdiction: EU UK US-CA US CN SG"
+    )
     p.add_argument("--conversation", metavar="ID", help="continue this conversation (default: a new one)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("text", nargs="*", help="the customer's message ('-' or nothing reads stdin)")

@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cust.add_argument("--jurisdiction")
     cust.add_argument("--json", action="store_true")
     cust.set_defaults(func=run_customers)
-    tour = dsub.add_parser("run", help="seed if needed, load the starter knowledge and run example conversations")
+    tour = dsub.add_parser(
+        "run", help="seed if needed, load the starter knowledge and run example conversations"
+    )
     tour.add_argument("--file", help="YAML file of conversations (default: the shipped examples)")
     tour.add_argument("--json", action="store_true")
     tour.set_defaults(func=run_tour)
@@ -59,7 +61,9 @@ def run_customers(args: argparse.Namespace) -> int:
         return 1
     for c in rows:
         flags = ",".join(x for x in [c.vulnerability, "servicemember" if c.servicemember else ""] if x)
-        print(f"{c.id:<8} {c.jurisdiction:<6} {c.age_band:<6} {c.risk_profile:<7} kyc:{c.kyc_status:<9} {c.name} {flags}")
+        print(
+            f"{c.id:<8} {c.jurisdiction:<6} {c.age_band:<6} {c.risk_profile:<7} kyc:{c.kyc_status:<9} {c.name} {flags}"
+        )
     return 0
 
 
@@ -74,7 +78,9 @@ def run_tour(args: argparse.Namespace) -> int:
     from orchestrator.errors import InputError
     from orchestrator.knowledge.loader import load_paths
 
-    path = Path(args.file) if args.file else Path(__file__).resolve().parent.parent / "demo_conversations.yaml"
+    path = (
+        Path(args.file) if args.file else Path(__file__).resolve().parent.parent / "demo_conversations.yaml"
+    )
     try:
         conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

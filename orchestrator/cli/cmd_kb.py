@@ -9,7 +9,9 @@ from typing import Any
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("kb", help="the shared knowledge store: load, search, show")
     ksub = p.add_subparsers(dest="kb_command", metavar="SUBCOMMAND")
-    load = ksub.add_parser("load", help="load markdown or JSON articles from folders or files (all or nothing)")
+    load = ksub.add_parser(
+        "load", help="load markdown or JSON articles from folders or files (all or nothing)"
+    )
     load.add_argument("paths", nargs="*", metavar="PATH")
     load.add_argument("--plugins", action="store_true", help="also load the articles the plugins ship")
     load.add_argument("--json", action="store_true")
@@ -62,11 +64,20 @@ def run_load(args: argparse.Namespace) -> int:
     except KnowledgeFileError as exc:
         raise InputError(f"{exc} (nothing was loaded)") from exc
     if args.json:
-        emit_json({"loaded": report.loaded, "new": report.new, "updated": report.updated,
-                   "unchanged": report.unchanged, "total": store.count()})
+        emit_json(
+            {
+                "loaded": report.loaded,
+                "new": report.new,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "total": store.count(),
+            }
+        )
     else:
-        print(f"loaded {report.loaded} articles ({report.new} new, {report.updated} updated, "
-              f"{report.unchanged} unchanged); the store holds {store.count()}")
+        print(
+            f"loaded {report.loaded} articles ({report.new} new, {report.updated} updated, "
+            f"{report.unchanged} unchanged); the store holds {store.count()}"
+        )
     return 0
 
 

@@ -34,7 +34,11 @@ def parse_line(raw: str, field: str) -> tuple[str | None, Any, str | None]:
             return None, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
         text = obj.get(field) if isinstance(obj, dict) else None
         if not isinstance(text, str):
-            return None, obj.get("id") if isinstance(obj, dict) else None, f"JSON object has no string {field!r} field"
+            return (
+                None,
+                obj.get("id") if isinstance(obj, dict) else None,
+                f"JSON object has no string {field!r} field",
+            )
         return text, obj.get("id"), None
     return raw.rstrip("\n"), None, None
 
@@ -71,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     errors = 0
 
     def flush() -> None:
-        results = iter(decomposer.decompose_many([t for _, t, _, err in batch if err is None and t is not None]))
+        results = iter(
+            decomposer.decompose_many([t for _, t, _, err in batch if err is None and t is not None])
+        )
         for n, text, ident, error in batch:
             row: dict[str, Any] = {"line": n}
             if ident is not None:
@@ -83,12 +89,24 @@ def run(args: argparse.Namespace) -> int:
             d = next(results)
             row.update(
                 tasks=[
-                    {"department": t.department, "intent": t.intent, "confidence": round(t.confidence, 4),
-                     "span": list(t.span), "text": t.text}
+                    {
+                        "department": t.department,
+                        "intent": t.intent,
+                        "confidence": round(t.confidence, 4),
+                        "span": list(t.span),
+                        "text": t.text,
+                    }
                     for t in d.tasks
                 ],
-                unclear=[{"department": t.department, "intent": t.intent, "confidence": round(t.confidence, 4),
-                          "span": list(t.span)} for t in d.unclear],
+                unclear=[
+                    {
+                        "department": t.department,
+                        "intent": t.intent,
+                        "confidence": round(t.confidence, 4),
+                        "span": list(t.span),
+                    }
+                    for t in d.unclear
+                ],
                 out_of_scope=d.out_of_scope,
                 wants_human=d.wants_human,
             )

@@ -14,7 +14,11 @@ _STATUS_MARK = {
 
 
 def render_turn(reply: str, record: dict[str, Any]) -> str:
-    lines = [reply, "", f"── routing record · {record['conversation_id']} · turn {record['seq']} · {record['status']}"]
+    lines = [
+        reply,
+        "",
+        f"── routing record · {record['conversation_id']} · turn {record['seq']} · {record['status']}",
+    ]
     for t in record.get("tasks", []):
         tried = " -> ".join(t["departments_tried"]) or t["department"]
         lines.append(

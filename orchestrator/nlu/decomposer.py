@@ -281,16 +281,21 @@ class Decomposer:
         last: _Piece | None = None  # the last task/unclear piece a neighbour may merge into
         for piece in msg.pieces:
             if piece.kind in ("task", "unclear"):
-                if piece.soft and last is not None and last.end <= piece.start and (
-                    piece.kind == "unclear"
-                    or last.kind == "unclear"
-                    # same department and no clear problem of its own ("..., the second time on Monday")
-                    or (
-                        last.department == piece.department
-                        and (piece.comma or piece.intent_p < SOFT_MERGE_INTENT_P)
+                if (
+                    piece.soft
+                    and last is not None
+                    and last.end <= piece.start
+                    and (
+                        piece.kind == "unclear"
+                        or last.kind == "unclear"
+                        # same department and no clear problem of its own ("..., the second time on Monday")
+                        or (
+                            last.department == piece.department
+                            and (piece.comma or piece.intent_p < SOFT_MERGE_INTENT_P)
+                        )
+                        # a bare comma splits off a new problem only when it is unmistakable on its own
+                        or (piece.comma and piece.confidence < COMMA_SPLIT_CONFIDENCE)
                     )
-                    # a bare comma splits off a new problem only when it is unmistakable on its own
-                    or (piece.comma and piece.confidence < COMMA_SPLIT_CONFIDENCE)
                 ):
                     # a bare-comma cut that did not reveal a second problem: undo it
                     if last.kind == "unclear" and piece.kind == "task":

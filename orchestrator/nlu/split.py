@@ -216,7 +216,9 @@ def _attach_short(text: str, spans: list[tuple[int, int]], min_words: int) -> li
 
 
 # "when will it arrive?" after a sentence about a transfer is about that transfer
-_ANAPHORA_RE = re.compile(r"\b(?:it|that|this|they|them|those|these|él|ella|eso|esto)\b|它|那个|这个", re.IGNORECASE)
+_ANAPHORA_RE = re.compile(
+    r"\b(?:it|that|this|they|them|those|these|él|ella|eso|esto)\b|它|那个|这个", re.IGNORECASE
+)
 MAX_ANAPHORA_WORDS = 10
 # ...unless it opens with a marker of a new problem ("On top of that, Apple Pay won't add my card")
 _NEW_PROBLEM_RE = re.compile(

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}
+from tui.widgets.keybar import KEY_NAMES
 
 FILTER_HELP = (
     "Queue filter (/): words must all match; status:needs, j:EU, d:billing, c:C1001 and op:alice match one field.\n"
