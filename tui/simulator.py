@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import random
 import signal
 import subprocess
@@ -322,9 +323,14 @@ class Simulator:
 class _Child:
     """One simulator process and the reports it prints."""
 
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
         )
         self.stats = SimStats(0, 0, 0, 0, 0.0, None)
         self.ready = threading.Event()
@@ -365,11 +371,13 @@ class SimulatorProcess:
                 f"the simulator rate must be above 0 and at most {MAX_RATE:g} messages per second"
             )
         count = max(1, math.ceil(rate / self.PROCESS_RATE))
+        # the URL goes by environment, not argv: a password in it would show in the process list
+        env = {**os.environ, "CROSSDESK_DB_URL": url}
         self._children: list[_Child] = []
         for n in range(count):
-            command = [sys.executable, "-m", "tui.simulator", "--db", url, "--rate", f"{rate / count:g}"]
+            command = [sys.executable, "-m", "tui.simulator", "--rate", f"{rate / count:g}"]
             child_seed = (seed if seed is not None else random.randrange(1 << 30)) + n
-            self._children.append(_Child([*command, "--seed", str(child_seed)]))
+            self._children.append(_Child([*command, "--seed", str(child_seed)], env))
         # each child loads the router and the plugins first; wait until all say they run (or one fails)
         deadline = time.monotonic() + startup_timeout
         for child in self._children:

@@ -111,3 +111,44 @@ def test_a_simulator_that_falls_behind_skips_instead_of_piling_up(orch: Any) -> 
     stats = sim.stats()
     # one worker cannot keep up with 200 a second: the pacer skips rather than queueing without bound
     assert stats.skipped > 0 and stats.sent > 0 and stats.failed == 0
+
+
+@pytest.mark.slow
+def test_the_console_runs_the_simulator_in_child_processes(seeded_home: Any, crossdesk_home: Any) -> None:
+    from orchestrator.config import load_settings
+    from tui.simulator import SimulatorProcess
+
+    url = load_settings().database_url
+    sim = SimulatorProcess(url, rate=12, seed=3)  # more than one process's share
+    try:
+        assert sim.processes == 2 and sim.running
+        deadline = time.monotonic() + 60
+        while sim.stats().sent < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        sim.stop()
+    assert not sim.running
+    stats = sim.stats()
+    assert stats.sent >= 8 and stats.failed == 0, stats.last_error
+    from orchestrator.db import make_engine, reader
+    from tui.data import list_conversations
+
+    engine = make_engine(url)
+    try:
+        assert len(list_conversations(reader(engine))) >= 5
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_child_that_cannot_start_says_why(crossdesk_home: Any) -> None:
+    from orchestrator.config import load_settings
+    from orchestrator.db import create_schema, make_engine
+    from tui.simulator import SimulatorProcess
+
+    url = load_settings().database_url
+    engine = make_engine(url)
+    create_schema(engine)  # an empty database: no demo customers
+    engine.dispose()
+    with pytest.raises(SimulatorError, match="did not start: .*crossdesk demo seed"):
+        SimulatorProcess(url, rate=2)
