@@ -28,6 +28,9 @@ demo: $(VENV)/.installed
 	CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk demo seed
 	CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk kb load --plugins
 	CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk demo run
+	@# then the operator console, alive with simulated customers (only in a real terminal)
+	@if [ -t 0 ] && [ -t 1 ]; then CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk tui --simulate --rate 5; \
+	else echo "run 'CROSSDESK_HOME=$(DEMO_HOME) $(BIN)/crossdesk tui --simulate' in a terminal for the operator console"; fi
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
