@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,7 @@ def load_plugins(*, disabled: tuple[str, ...] = (), extra: list[tuple[str, Any]]
     for name, value, dist, version, source in candidates:
         info = PluginInfo(name, value, dist, version, loaded=False)
         if name in off:
-            result.plugins.append(_replace(info, reason=f"disabled by config or {DISABLE_ENV}"))
+            result.plugins.append(replace(info, reason=f"disabled by config or {DISABLE_ENV}"))
             continue
         try:
             obj = source.load() if hasattr(source, "load") and hasattr(source, "group") else source
@@ -140,16 +140,16 @@ def load_plugins(*, disabled: tuple[str, ...] = (), extra: list[tuple[str, Any]]
                 pm.unregister(name=name)
             reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
             log.warning("plugin %s not loaded: %s", name, reason)
-            result.plugins.append(_replace(info, reason=reason))
+            result.plugins.append(replace(info, reason=reason))
             continue
         clash = [d.name for d in deps if d.name in result.departments]
         if clash:
             pm.unregister(name=name)
             reason = f"department {clash[0]!r} is already provided by {result.origin[clash[0]].name!r}"
             log.warning("plugin %s not loaded: %s", name, reason)
-            result.plugins.append(_replace(info, reason=reason))
+            result.plugins.append(replace(info, reason=reason))
             continue
-        info = _replace(info, loaded=True, departments=tuple(d.name for d in deps))
+        info = replace(info, loaded=True, departments=tuple(d.name for d in deps))
         result.plugins.append(info)
         for dep in deps:
             result.departments[dep.name] = dep
@@ -175,9 +175,3 @@ def _departments_of(pm: pluggy.PluginManager, name: str, obj: Any) -> list[Depar
     for dep in deps:
         validate_department(name, dep)
     return list(deps)
-
-
-def _replace(info: PluginInfo, **changes: Any) -> PluginInfo:
-    from dataclasses import replace
-
-    return replace(info, **changes)
