@@ -15,3 +15,9 @@ class NotFoundError(CrossdeskError):
     """A named thing (customer, conversation, trace, article) does not exist."""
 
     exit_code = 3
+
+
+class BusyError(CrossdeskError):
+    """Something the request needs is held by another turn for too long; trying again later helps."""
+
+    exit_code = 4

@@ -8,12 +8,14 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
 from orchestrator.config import ConfigError, Settings, load_settings
+from orchestrator.convlock import ConversationLocks
 from orchestrator.errors import InputError, NotFoundError
 from orchestrator.graph import PolicyHook, Services, build_graph
 from orchestrator.records import AUTOMATED, NEEDS_HUMAN, RESOLVED, Conversation, Message, TurnRecord, utcnow
@@ -251,8 +253,8 @@ class Orchestrator:
             self.close()
             raise
         self.graph = build_graph(self.services).compile(checkpointer=self._checkpointer())
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # one turn at a time per conversation, across this process and any other on the database
+        self.conversation_locks = ConversationLocks(self.engine)
 
     def _decomposer(self) -> Any:
         from orchestrator.nlu import Decomposer, load_router
@@ -297,9 +299,9 @@ class Orchestrator:
             )
         return view
 
-    def _lock(self, conversation_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(conversation_id, threading.Lock())
+    def conversation_lock(self, conversation_id: str) -> AbstractContextManager[None]:
+        """Held for a whole graph run on the conversation (a turn, a release)."""
+        return self.conversation_locks.hold(conversation_id)
 
     def ask(
         self,
@@ -339,7 +341,7 @@ class Orchestrator:
             "jurisdiction": juris,
         }
         config = {"configurable": {"thread_id": conversation_id}}
-        with self._lock(conversation_id):
+        with self.conversation_lock(conversation_id):
             from orchestrator.takeover import before_turn
 
             # a conversation an operator has taken over is theirs; see orchestrator.takeover

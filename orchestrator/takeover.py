@@ -497,7 +497,7 @@ def release(orch: Orchestrator, conversation_id: str, *, operator: str | None = 
     (`Command(resume=...)`), the entry closes and the conversation is automated again."""
     from langgraph.types import Command
 
-    with orch._lock(conversation_id):
+    with orch.conversation_lock(conversation_id):
         with Session(orch.engine) as session:
             entry = _open_or_fail(session, conversation_id)
             name = _claimed_by(entry, operator, "release it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,14 @@ def test_docs_and_openapi_are_served_to_a_token_holder(client: TestClient) -> No
     # a browser sends the token as HTTP Basic after the 401 challenge
     page = client.get("/docs", auth=("anyone", OPERATOR))
     assert page.status_code == 200 and "swagger" in page.text.lower()
+    # every script and style the page loads comes from this server (closed networks have no CDN)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:
+        res = client.get(asset, auth=("anyone", OPERATOR))
+        assert res.status_code == 200 and len(res.content) > 500, asset
+        assert client.get(asset).status_code == 401
+    assert client.get("/docs/assets/..%2Fpyproject.toml", auth=("anyone", OPERATOR)).status_code == 404
 
 
 def test_roles_are_enforced(client: TestClient) -> None:

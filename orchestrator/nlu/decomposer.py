@@ -85,7 +85,7 @@ def _blank(text: str, ranges: list[tuple[int, int]]) -> str:
 
 def _prepare(msg: _Message) -> None:
     text = msg.text
-    for span in split(text, max_spans=MAX_SPANS):
+    for span in split(text, max_spans=MAX_SPANS, attach_pointing_back=False):
         piece = _Piece(
             span.start, span.end, language=guess_language(span.text), soft=span.soft, comma=span.comma
         )

@@ -58,6 +58,8 @@ _REQUEST_VERBS_EN = (
     r"cancel|delete|erase|close|refund|block|freeze|unblock|send|resend|reset|change|update|"
     r"fix|check|tell|explain|remove|stop|activate|order|replace|waive|reverse|return"
 )
+# "... and is there a fee?": a question word after "and" may open a question of its own
+_QUESTION_EN = r"is|are|am|do|does|did|will|would|should|has|have|which|who|whose|may|might|must"
 _SUBJECT_ES = r"mi|mis|me|yo|el|la|los|las|no|también|quiero|necesito|tengo|hay|ahora|cómo|como|qué|por"
 # cut points inside one sentence; group "strong" marks a marker that signals a new problem by itself
 _CLAUSE_RE = re.compile(
@@ -83,6 +85,9 @@ _CLAUSE_RE = re.compile(
     r")"
     r"|(?P<verb>"
     rf",?\s+and\s+(?=(?:{_REQUEST_VERBS_EN})\b)"
+    r")"
+    r"|(?P<question>"
+    rf",?\s+and\s+(?=(?:{_QUESTION_EN})\b)"
     r")",
     re.IGNORECASE,
 )
@@ -161,6 +166,7 @@ def _clauses(
     min_words: int,
     soft_starts: set[int] | None = None,
     comma_starts: set[int] | None = None,
+    strong_starts: set[int] | None = None,
 ) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     seg_start = start
@@ -187,7 +193,9 @@ def _clauses(
         seg_start = m.end()
         if m.group("strong") is None and soft_starts is not None:
             soft_starts.add(seg_start)
-        if (m.group("soft") is not None or m.group("verb") is not None) and comma_starts is not None:
+        if m.group("strong") is not None and strong_starts is not None:
+            strong_starts.add(seg_start)
+        if m.group("strong") is None and m.group("weak") is None and comma_starts is not None:
             comma_starts.add(seg_start)
     last = _trim(text, seg_start, end)
     if last:
@@ -228,23 +236,41 @@ _NEW_PROBLEM_RE = re.compile(
 )
 
 
-def _attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _points_back(text: str, s: int, e: int, after_marker: set[int]) -> bool:
+    return (
+        word_count(text, s, min(e, s + _WINDOW), limit=MAX_ANAPHORA_WORDS + 1) <= MAX_ANAPHORA_WORDS
+        and _ANAPHORA_RE.search(text, s, e) is not None
+        # the cut already consumed "plus"/"also": "..., plus is it possible to ..." is a new problem
+        and s not in after_marker
+        and not _NEW_PROBLEM_RE.match(text, s)
+    )
+
+
+def _attach_anaphora(
+    text: str, spans: list[tuple[int, int]], after_marker: set[int], marked: set[int] | None
+) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for s, e in spans:
-        if (
-            out
-            and word_count(text, s, min(e, s + _WINDOW), limit=MAX_ANAPHORA_WORDS + 1) <= MAX_ANAPHORA_WORDS
-            and _ANAPHORA_RE.search(text, s, e)
-            and not _NEW_PROBLEM_RE.match(text, s)
-        ):
+        if out and _points_back(text, s, e, after_marker):
+            if marked is not None:
+                marked.add(s)  # the caller decides once it knows what each side is about
+                out.append((s, e))
+                continue
             out[-1] = (out[-1][0], e)
             continue
         out.append((s, e))
     return out
 
 
-def split(text: str, *, max_spans: int = MAX_SPANS, min_words: int = MIN_WORDS) -> list[Span]:
-    """Candidate sub-issue spans of `text`, at most `max_spans` (the tail is merged into the last)."""
+def split(
+    text: str, *, max_spans: int = MAX_SPANS, min_words: int = MIN_WORDS, attach_pointing_back: bool = True
+) -> list[Span]:
+    """Candidate sub-issue spans of `text`, at most `max_spans` (the tail is merged into the last).
+
+    A short span pointing back ("when will it arrive?") is attached to the span before it;
+    with `attach_pointing_back=False` it stays a soft bare-comma-like cut instead, for a
+    caller that can see whether it names a problem of another department.
+    """
     if max_spans < 1:
         raise ValueError(f"max_spans must be at least 1, got {max_spans}")
     if not text or text.isspace():
@@ -252,12 +278,17 @@ def split(text: str, *, max_spans: int = MAX_SPANS, min_words: int = MIN_WORDS) 
     parts: list[tuple[int, int]] = []
     soft_starts: set[int] = set()
     comma_starts: set[int] = set()
+    strong_starts: set[int] = set()
     for s, e in sentences(text):
         if len(parts) >= max_spans * 2:
             parts.append((s, e))  # past the cap nothing is split further; keep it cheap
             continue
-        parts.extend(_clauses(text, s, e, min_words, soft_starts, comma_starts))
-    parts = _attach_anaphora(text, _attach_short(text, parts, min_words))
+        parts.extend(_clauses(text, s, e, min_words, soft_starts, comma_starts, strong_starts))
+    marked: set[int] | None = None if attach_pointing_back else set()
+    parts = _attach_anaphora(text, _attach_short(text, parts, min_words), strong_starts, marked)
+    if marked:
+        soft_starts |= marked
+        comma_starts |= marked
     if len(parts) > max_spans:
         parts = parts[: max_spans - 1] + [(parts[max_spans - 1][0], parts[-1][1])]
     return [Span(s, e, text[s:e], soft=s in soft_starts, comma=s in comma_starts) for s, e in parts]

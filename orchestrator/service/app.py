@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
 from orchestrator.config import ConfigError, Settings, load_settings
+from orchestrator.convlock import KeyedLocks
 from orchestrator.errors import CrossdeskError, InputError, NotFoundError
 from orchestrator.service import requests as req
 from orchestrator.service import tenancy
@@ -47,6 +48,11 @@ OPERATOR = require("operator")
 READERS = require("channel", "operator", "auditor")
 QUEUE_READERS = require("operator", "auditor")
 ANYONE = require()
+_SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no token or an unknown one"},
     403: {"model": ErrorOut, "description": "the token's role may not do this"},
@@ -91,8 +97,9 @@ class Service:
         self.orch = orch
         self.engine = orch.engine
         self.runner = req.TurnRunner(orch, f"api-{worker_name()}")
-        self._conv_locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        # duplicates of a request wait here, then replay its answer (the turn itself also takes
+        # the Orchestrator's conversation lock, shared with the workers and operators)
+        self.request_locks = KeyedLocks()
         self.redis: Any = None
         self.aredis: Any = None
         if svc.mode == "broker":
@@ -101,13 +108,9 @@ class Service:
             self.redis = connect(svc.redis_url)
             self.keys = Keys(svc.stream_prefix)
 
-    def conversation_lock(self, conversation_id: str) -> threading.Lock:
-        with self._guard:
-            return self._conv_locks.setdefault(conversation_id, threading.Lock())
-
     def run_inline(self, rid: str, conversation_id: str) -> dict[str, Any]:
         # one turn at a time per conversation, checked under the lock: a duplicate waits, then replays
-        with self.conversation_lock(conversation_id):
+        with self.request_locks.hold(conversation_id):
             return self.runner.run(rid)
 
     def async_redis(self) -> Any:
@@ -266,7 +269,22 @@ def create_app(
 
     @app.get("/docs", include_in_schema=False)
     async def docs(_p: Annotated[Principal, Depends(ANYONE)]) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="crossdesk API")
+        # the page's script and style come from this server, not a CDN: operators' networks may be closed
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="crossdesk API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str, _p: Annotated[Principal, Depends(ANYONE)]) -> FileResponse:
+        from swagger_ui_bundle import swagger_ui_path
+
+        if name not in _SWAGGER_ASSETS:
+            raise NotFoundError(f"no documentation asset {name!r}")
+        return FileResponse(Path(str(swagger_ui_path)) / name, media_type=_SWAGGER_ASSETS[name])
 
     # ------------------------------------------------------------ channels
 

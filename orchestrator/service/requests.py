@@ -24,7 +24,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from orchestrator.errors import CrossdeskError, InputError, NotFoundError
+from orchestrator.errors import BusyError, CrossdeskError, InputError, NotFoundError
 from orchestrator.records import utcnow
 from orchestrator.service.tables import DONE, FAILED, PENDING, ServiceRequest
 
@@ -134,7 +134,7 @@ def http_status_of(exc: CrossdeskError) -> int:
 
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, TakeoverError | IdempotencyConflict):
+    if isinstance(exc, TakeoverError | IdempotencyConflict | BusyError):
         return 409
     if isinstance(exc, InputError):
         return 422
