@@ -30,6 +30,9 @@ from traces.current import using_telemetry
 
 HISTORY_FOR_DEPARTMENTS = 5
 SUMMARY_MAX_CHARS = 300
+# checkpoints are written when a run ends (or pauses for a person), not after every step: a turn
+# is redone whole, never resumed half-way, so the steps' own checkpoints were never read back
+DURABILITY: Literal["exit"] = "exit"
 DEFAULT_SLA_SECONDS = 30
 
 

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from orchestrator.config import ConfigError, Settings, load_settings
 from orchestrator.convlock import ConversationLocks
 from orchestrator.errors import InputError, NotFoundError
-from orchestrator.graph import PolicyHook, Services, build_graph
+from orchestrator.graph import DURABILITY, PolicyHook, Services, build_graph
 from orchestrator.records import AUTOMATED, NEEDS_HUMAN, RESOLVED, Conversation, Message, TurnRecord, utcnow
 from orchestrator.state import TurnState
 from plugins.contracts import CustomerView
@@ -367,7 +367,7 @@ class Orchestrator:
             ) as turn,
         ):
             payload["trace"] = turn.carrier if turn.recording else None
-            state: dict[str, Any] = self.graph.invoke(payload, config)
+            state: dict[str, Any] = self.graph.invoke(payload, config, durability=DURABILITY)
             finish_turn(turn, state.get("record"), state.get("reply"))
         return state
 

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.errors import CrossdeskError, InputError, NotFoundError
+from orchestrator.graph import DURABILITY
 from orchestrator.records import AUTOMATED, CLAIMED, NEEDS_HUMAN, Conversation, Message, utcnow
 
 if TYPE_CHECKING:
@@ -506,7 +507,7 @@ def release(orch: Orchestrator, conversation_id: str, *, operator: str | None = 
         resumed = False
         if orch.graph.get_state(config).interrupts:
             resolution = {"action": "released", "operator": name, **counts}
-            orch.graph.invoke(Command(resume=resolution), config)
+            orch.graph.invoke(Command(resume=resolution), config, durability=DURABILITY)
             resumed = True
         with Session(orch.engine) as session:
             entry = _open_or_fail(session, conversation_id)
@@ -560,7 +561,7 @@ def before_turn(orch: Orchestrator, conversation_id: str, message: str) -> TurnO
             "action": "superseded",
             "reason": "the customer wrote again before an operator took over",
         }
-        orch.graph.invoke(Command(resume=resolution), config)
+        orch.graph.invoke(Command(resume=resolution), config, durability=DURABILITY)
     return None
 
 

@@ -185,6 +185,19 @@ def _lock_head(session: Session) -> tuple[int, str]:
     raise AuditError("could not lock the audit log head row")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to append: what happened, who did it, and how long the law keeps it."""
+
+    kind: str
+    actor: str
+    payload: dict[str, Any] | None = None
+    conversation_id: str | None = None
+    customer_id: str | None = None
+    retention_class: str = "standard"
+    retention_years: float = 0.0
+
+
 def append(
     session: Session,
     kind: str,
@@ -204,49 +217,68 @@ def append(
     `retain_until`: until then an erasure request freezes the record instead of
     erasing its personal part.
     """
-    if not kind or not actor:
+    entry = Entry(kind, actor, payload, conversation_id, customer_id, retention_class, retention_years)
+    return append_many(session, [entry], now=now)[0]
+
+
+def _checked_payload(entry: Entry) -> dict[str, Any] | None:
+    if not entry.kind or not entry.actor:
         raise AuditError("an audit record needs a kind and an actor")
-    if retention_years < 0:
-        raise AuditError(f"retention_years must be 0 or more, not {retention_years}")
-    payload_norm = json.loads(canonical(payload)) if payload is not None else None
-    if payload_norm is not None and not isinstance(payload_norm, dict):
+    if entry.retention_years < 0:
+        raise AuditError(f"retention_years must be 0 or more, not {entry.retention_years}")
+    payload = json.loads(canonical(entry.payload)) if entry.payload is not None else None
+    if payload is not None and not isinstance(payload, dict):
         raise AuditError("an audit payload is a JSON object")
+    return payload
+
+
+def append_many(
+    session: Session, entries: Iterable[Entry], *, now: datetime | None = None
+) -> list[AuditRecord]:
+    """Append several records in order under one lock of the head row (a turn's decisions and
+    actions): the same chain as appending them one by one, for one lock and one head update."""
+    checked = [(e, _checked_payload(e)) for e in entries]  # all valid, or nothing is written
+    if not checked:
+        return []
     last_id, last_hash = _lock_head(session)
     # the time is read under the lock, so times follow the chain's order
     ts = as_utc(now or utcnow())
-    retain_until = ts + timedelta(days=365.25 * retention_years) if retention_years else None
-    c_hash = content_hash(customer_id, payload_norm)
-    values: dict[str, Any] = {
-        "id": last_id + 1,
-        "ts": ts,
-        "conversation_id": conversation_id,
-        "customer_id": customer_id,
-        "kind": kind,
-        "actor": actor,
-        "payload": payload_norm,
-        "content_hash": c_hash,
-        "retention_class": retention_class,
-        "retain_until": retain_until,
-        "frozen": False,
-        "erased": False,
-        "prev_hash": last_hash,
-    }
-    values["hash"] = record_hash(
-        id=values["id"],
-        ts=ts,
-        conversation_id=conversation_id,
-        kind=kind,
-        actor=actor,
-        content_hash=c_hash,
-        retention_class=retention_class,
-        retain_until=retain_until,
-        prev_hash=last_hash,
-    )
-    session.exec(insert(AuditRecord).values(**values))
-    session.exec(
-        update(AuditHead).where(col(AuditHead.id) == 1).values(last_id=values["id"], last_hash=values["hash"])
-    )
-    return AuditRecord(**values)
+    rows: list[dict[str, Any]] = []
+    for entry, payload in checked:
+        years = entry.retention_years
+        retain_until = ts + timedelta(days=365.25 * years) if years else None
+        c_hash = content_hash(entry.customer_id, payload)
+        values: dict[str, Any] = {
+            "id": last_id + 1,
+            "ts": ts,
+            "conversation_id": entry.conversation_id,
+            "customer_id": entry.customer_id,
+            "kind": entry.kind,
+            "actor": entry.actor,
+            "payload": payload,
+            "content_hash": c_hash,
+            "retention_class": entry.retention_class,
+            "retain_until": retain_until,
+            "frozen": False,
+            "erased": False,
+            "prev_hash": last_hash,
+        }
+        values["hash"] = record_hash(
+            id=values["id"],
+            ts=ts,
+            conversation_id=entry.conversation_id,
+            kind=entry.kind,
+            actor=entry.actor,
+            content_hash=c_hash,
+            retention_class=entry.retention_class,
+            retain_until=retain_until,
+            prev_hash=last_hash,
+        )
+        rows.append(values)
+        last_id, last_hash = values["id"], values["hash"]
+    session.exec(insert(AuditRecord), params=rows)  # type: ignore[call-overload]
+    session.exec(update(AuditHead).where(col(AuditHead.id) == 1).values(last_id=last_id, last_hash=last_hash))
+    return [AuditRecord(**values) for values in rows]
 
 
 def append_decision(

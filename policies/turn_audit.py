@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from policies.audit import ErasureReport, append, apply_erasure
+from policies.audit import Entry, ErasureReport, append_many, apply_erasure
 from policies.pii import mask_data
 from policies.transcript_erasure import erase_transcripts
 
@@ -71,17 +71,11 @@ def audit_turn(session: Session, state: Mapping[str, Any], record: Mapping[str, 
             request_conversation_id=conversation_id,
         )
 
+    entries: list[Entry] = []
+
     def add(kind: str, actor: str, payload: dict[str, Any]) -> None:
-        append(
-            session,
-            kind,
-            actor=actor,
-            payload=mask_data({"turn_id": turn_id, **payload}),
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            retention_class=retention_class,
-            retention_years=years,
-        )
+        masked = mask_data({"turn_id": turn_id, **payload})
+        entries.append(Entry(kind, actor, masked, conversation_id, customer_id, retention_class, years))
 
     for stage in ("plan", "outcome"):
         decision = policy.get(stage)
@@ -108,6 +102,8 @@ def audit_turn(session: Session, state: Mapping[str, Any], record: Mapping[str, 
                     "blocked_by": action.get("blocked_by"),
                 },
             )
+    # one lock of the chain's head for the whole turn
+    append_many(session, entries)
     _flag_for_compliance(session, state, policy, customer_id)
     return report
 

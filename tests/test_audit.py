@@ -69,6 +69,31 @@ def test_append_belongs_to_the_callers_transaction(engine: Engine) -> None:
     assert rec.id == 3 and audit.verify(engine).ok
 
 
+def test_a_turns_records_appended_together_chain_like_one_by_one(engine: Engine) -> None:
+    fill(engine, 2)
+    entries = [
+        audit.Entry("policy_decision", "policy", {"stage": "plan"}, "conv-c", "C1002", "financial_record", 5),
+        audit.Entry("action", "billing", {"refund": 12.5}, "conv-c", "C1002"),
+        audit.Entry("policy_decision", "policy", {"stage": "outcome"}, "conv-c", "C1002"),
+    ]
+    with Session(engine) as s:
+        records = audit.append_many(s, entries)
+        s.commit()
+    assert [r.id for r in records] == [3, 4, 5]
+    rows = list(audit.export(engine))
+    assert [r["prev_hash"] for r in rows[2:]] == [rows[1]["hash"], rows[2]["hash"], rows[3]["hash"]]
+    assert rows[2]["retain_until"] is not None and rows[3]["retain_until"] is None
+    assert audit.verify(engine).ok and audit.head(engine) == (5, rows[-1]["hash"])
+    # one bad entry and none of them is written
+    with Session(engine) as s, pytest.raises(audit.AuditError, match="needs a kind and an actor"):
+        audit.append_many(
+            s, [audit.Entry("action", "billing", {"n": 1}), audit.Entry("action", "", {"n": 2})]
+        )
+    assert audit.head(engine)[0] == 5
+    with Session(engine) as s:
+        assert audit.append_many(s, []) == []
+
+
 def test_a_policy_decision_is_recorded_with_its_retention(engine: Engine) -> None:
     from policies.engine import PolicyEngine
     from policies.facts import facts_from_dict
