@@ -276,7 +276,7 @@ def append_many(
         )
         rows.append(values)
         last_id, last_hash = values["id"], values["hash"]
-    session.exec(insert(AuditRecord), params=rows)  # type: ignore[call-overload]
+    session.exec(insert(AuditRecord), params=rows)
     session.exec(update(AuditHead).where(col(AuditHead.id) == 1).values(last_id=last_id, last_hash=last_hash))
     return [AuditRecord(**values) for values in rows]
 
