@@ -342,12 +342,15 @@ class Orchestrator:
         }
         config = {"configurable": {"thread_id": conversation_id}}
         with self.conversation_lock(conversation_id):
-            from orchestrator.takeover import before_turn
+            from orchestrator.takeover import before_turn, is_queued
 
-            # a conversation an operator has taken over is theirs; see orchestrator.takeover
-            routed = before_turn(self, conversation_id, message)
-            if routed is not None:
-                return routed
+            # a conversation an operator has taken over is theirs; see orchestrator.takeover. A graph
+            # run pauses for a person only with an entry open, so most turns skip the rest.
+            payload["queued"] = is_queued(self, conversation_id)
+            if payload["queued"]:
+                routed = before_turn(self, conversation_id, message)
+                if routed is not None:
+                    return routed
             state = self._run_turn(payload, config)
         return TurnOutcome(
             conversation_id=conversation_id, reply=state.get("reply", ""), record=state["record"]

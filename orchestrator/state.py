@@ -43,6 +43,7 @@ class TurnState(TypedDict, total=False):
     record: dict[str, Any]  # the routing record of this turn
     llm: dict[str, Any]  # what the chat-model steps did (supervisor, composer), when configured
     trace: dict[str, str] | None  # W3C trace context of the turn's root span; None: tracing off
+    queued: bool  # an operator queue entry was open when the turn began (takeover.before_turn)
 
 
 class DispatchState(TypedDict):

@@ -198,8 +198,10 @@ def enqueue(session: Session, state: Mapping[str, Any], record: Mapping[str, Any
     """Queue the conversation when the turn needs a person (a recorder writer: same transaction
     as the turn record). An open entry is updated, never duplicated, and keeps its SLA deadline."""
     conversation_id = state["conversation_id"]
-    entry = open_entry(session, conversation_id)
     handoff = record.get("handoff")
+    if not handoff and state.get("queued") is False:
+        return None  # nothing was open when the turn began, and the turn's lock kept it so
+    entry = open_entry(session, conversation_id)
     conv = session.get(Conversation, conversation_id)
     if not handoff:
         if entry is not None and conv is not None:
@@ -536,10 +538,22 @@ def release(orch: Orchestrator, conversation_id: str, *, operator: str | None = 
 # ---------------------------------------------------------------- customer messages during a takeover
 
 
+def is_queued(orch: Orchestrator, conversation_id: str) -> bool:
+    """An operator queue entry is open (read without the write lock: most turns find none)."""
+    stmt = (
+        select(TakeoverEntry.id)
+        .where(TakeoverEntry.conversation_id == conversation_id)
+        .where(col(TakeoverEntry.status).in_(OPEN_STATUSES))
+    )
+    with Session(orch.reader) as session:
+        return session.exec(stmt).first() is not None
+
+
 def before_turn(orch: Orchestrator, conversation_id: str, message: str) -> TurnOutcome | None:
     """Route a customer message of a queued conversation. Claimed: it goes to the operator (the
     transcript) and an outcome without an automated reply is returned. Waiting unclaimed: the
-    pending pause is resumed as superseded and None says "run the turn as usual"."""
+    pending pause is resumed as superseded and None says "run the turn as usual".
+    Call it holding the conversation's lock, after `is_queued` said an entry is open."""
     with Session(orch.engine) as session:
         entry = open_entry(session, conversation_id)
         if entry is None:

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from orchestrator.db import reader
 from orchestrator.compose import compose_reply, final_results
 from orchestrator.nlu.types import Decomposition, Signals
 from plugins.contracts import ActionSpec, CustomerView, DepartmentResult, Task
@@ -48,6 +49,21 @@ ERROR_RULE = "policy.error"
 # earlier turns read to count repeat contacts about the same issue
 REPEAT_WINDOW = timedelta(days=30)
 REPEAT_LOOKBACK = 20
+REPEAT_FIRST_READ = 4
+
+
+def _consecutive(earlier: list[list[dict[str, Any]]], intents: set[str]) -> tuple[int, bool]:
+    """(turns in a row about `intents`, newest first; whether a turn about something else ended
+    the run). A turn without sub-issues (a greeting) neither counts nor ends it."""
+    count = 0
+    for tasks in earlier:
+        seen = {t.get("intent") for t in tasks}
+        if not seen:
+            continue
+        if not seen & intents:
+            return count, True
+        count += 1
+    return count, False
 _FACTS_KEPT = 1024  # plan facts kept per turn for the action guard and the outcome check
 
 
@@ -506,20 +522,17 @@ class PolicyNode:
             return 0
         customer_id = (state.get("customer") or {}).get("id")
         if customer_id and self.db is not None:
-            earlier = self._customer_turns(customer_id)
+            # most runs end at the first or second turn: read a few, and the rest only if needed
+            earlier = self._customer_turns(customer_id, REPEAT_FIRST_READ)
+            count, ended = _consecutive(earlier, intents)
+            if ended or len(earlier) < REPEAT_FIRST_READ:
+                return count
+            earlier = self._customer_turns(customer_id, REPEAT_LOOKBACK)
         else:
             earlier = [h.get("tasks", []) for h in reversed(state.get("history") or [])]
-        count = 0
-        for tasks in earlier:
-            seen = {t.get("intent") for t in tasks}
-            if not seen:
-                continue
-            if not seen & intents:
-                break
-            count += 1
-        return count
+        return _consecutive(earlier, intents)[0]
 
-    def _customer_turns(self, customer_id: str) -> list[list[dict[str, Any]]]:
+    def _customer_turns(self, customer_id: str, limit: int) -> list[list[dict[str, Any]]]:
         from orchestrator.records import Conversation, TurnRecord, utcnow
 
         assert self.db is not None
@@ -530,9 +543,9 @@ class PolicyNode:
             .join(Conversation, col(Conversation.id) == col(TurnRecord.conversation_id))
             .where(Conversation.customer_id == customer_id, col(TurnRecord.created_at) >= since)
             .order_by(col(TurnRecord.created_at).desc())
-            .limit(REPEAT_LOOKBACK)
+            .limit(limit)
         )
-        with self.db.connect() as conn:
+        with reader(self.db).connect() as conn:  # no write lock for a read (SQLite)
             rows = conn.execute(stmt).all()
         return [list(r[0] or []) for r in rows]
 

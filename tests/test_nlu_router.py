@@ -87,6 +87,31 @@ def test_training_is_deterministic(router: Router) -> None:
     assert (again.predict_proba(texts) == router.predict_proba(texts)).all()
 
 
+def test_a_turns_few_spans_score_exactly_as_a_large_batch(router: Router) -> None:
+    """Small calls take the fast scorer (orchestrator.nlu.fastscore), large ones scikit-learn."""
+    import numpy as np
+
+    from orchestrator.nlu.fastscore import FAST_BATCH
+
+    texts = [
+        "I was charged twice for the same coffee",
+        "the app crashes when I open it and I can't log in",
+        "please delete all my personal data",
+        "qwzx vbnm plok",  # words the router never saw: the intercepts only
+        "",
+        "我的卡被扣了两次钱",
+        "Why did my transfer fail?? €40 to account 12345",
+    ]
+    batch = texts * (FAST_BATCH // len(texts) + 2)
+    assert len(batch) > FAST_BATCH
+    slow = router.predict_proba(batch)[: len(texts)]
+    fast = np.vstack([router.predict_proba([t]) for t in texts])
+    # equal up to float32 rounding (the embeddings' precision; BLAS rounds by batch shape too)
+    assert np.allclose(fast, slow, rtol=1e-5, atol=1e-7)
+    assert np.allclose(router.predict_proba(texts), slow, rtol=1e-5, atol=1e-7)
+    assert (fast.argmax(axis=1) == slow.argmax(axis=1)).all()
+
+
 def test_reliability_table() -> None:
     rel = reliability([0.95, 0.9, 0.2, 0.25], [True, True, False, True])
     assert rel["n"] == 4 and rel["accuracy"] == 0.75

@@ -308,6 +308,21 @@ def test_the_third_contact_in_a_row_about_the_same_issue_goes_to_a_person(orch: 
     assert outs[2].record["handoff"]["sla_seconds"] == 30
 
 
+def test_a_long_run_of_contacts_is_counted_past_the_first_read(orch: Orchestrator) -> None:
+    """repeat_contacts reads the newest few turns first and the rest only while the run goes on."""
+    from policies.node import REPEAT_FIRST_READ
+
+    counts = []
+    for i in range(REPEAT_FIRST_READ + 3):
+        out = orch.ask("My transfer failed, where is my money?", customer_id="C1002")
+        counts.append(out.record["policy"]["repeat_contacts"])
+        if i == 1:  # a greeting in between neither counts nor breaks the run
+            orch.ask("hello", customer_id="C1002")
+    assert counts == list(range(REPEAT_FIRST_READ + 3))
+    other = orch.ask("How do I change my address?", customer_id="C1002")
+    assert other.record["policy"]["repeat_contacts"] == 0
+
+
 # ---------------------------------------------------------------- fail closed
 
 

@@ -146,6 +146,33 @@ def read_labelled(path: Path | str, text_col: str, label_col: str, *, limit: int
     )
 
 
+def label_half(data: Labelled, half: int) -> Labelled:
+    """The first (1) or second (2) half of every label's rows, in file order.
+
+    Tune on one half and report on the other: neither depends on a random draw, and
+    every label keeps its share. With an odd count the first half gets the extra row.
+    """
+    if half not in (1, 2):
+        raise InputError(f"--half must be 1 or 2, got {half}")
+    totals: dict[str, int] = {}
+    for label in data.labels:
+        totals[label] = totals.get(label, 0) + 1
+    seen: dict[str, int] = {}
+    keep = []
+    for i, label in enumerate(data.labels):
+        seen[label] = seen.get(label, 0) + 1
+        if (seen[label] <= (totals[label] + 1) // 2) == (half == 1):
+            keep.append(i)
+    return Labelled(
+        path=data.path,
+        texts=[data.texts[i] for i in keep],
+        labels=[data.labels[i] for i in keep],
+        lines=[data.lines[i] for i in keep],
+        skipped_empty=data.skipped_empty,
+        total_rows=data.total_rows,
+    )
+
+
 def read_mapping(path: Path | str) -> dict[str, Target]:
     """A JSON object: label -> "department", or label -> {"department": ..., "alternative": ...}."""
     path = Path(path)

@@ -46,7 +46,10 @@ _FILLER_RE = re.compile(
 
 # a soft-cut piece in the same department stays separate only when it names its own problem this clearly
 SOFT_MERGE_INTENT_P = 0.6
-COMMA_SPLIT_CONFIDENCE = 0.95
+COMMA_SPLIT_CONFIDENCE = 0.9
+# two sentences of one line without "also"/"plus" between them stay two tasks of two departments
+# only when both are routed this confidently ("I am 17. Can I open an account?" is one request)
+SENTENCE_SPLIT_CONFIDENCE = 0.6
 
 
 @dataclass
@@ -66,6 +69,7 @@ class _Piece:
     soft: bool = False  # cut at a bare comma or a weak "and" (see split.Span.soft)
     intent_p: float = 0.0  # probability of the best intent alone
     comma: bool = False  # the soft cut was a bare comma
+    sentence: bool = False  # a new sentence on the same line, with no marker of a new problem
 
 
 @dataclass
@@ -87,7 +91,12 @@ def _prepare(msg: _Message) -> None:
     text = msg.text
     for span in split(text, max_spans=MAX_SPANS, attach_pointing_back=False):
         piece = _Piece(
-            span.start, span.end, language=guess_language(span.text), soft=span.soft, comma=span.comma
+            span.start,
+            span.end,
+            language=guess_language(span.text),
+            soft=span.soft,
+            comma=span.comma,
+            sentence=span.sentence,
         )
         msg.pieces.append(piece)
         if signals.greeting_only(span.text):
@@ -300,6 +309,20 @@ class Decomposer:
                     # a bare-comma cut that did not reveal a second problem: undo it
                     if last.kind == "unclear" and piece.kind == "task":
                         last.kind, last.department, last.intent = "task", piece.department, piece.intent
+                        last.alternatives = piece.alternatives
+                    last.end = piece.end
+                    last.confidence = max(last.confidence, piece.confidence)
+                    continue
+                if (
+                    piece.sentence
+                    and last is not None
+                    and last.kind == piece.kind == "task"
+                    and last.department != piece.department
+                    and min(last.confidence, piece.confidence) < SENTENCE_SPLIT_CONFIDENCE
+                ):
+                    # one request told in two sentences: the surer sentence names it
+                    if piece.confidence > last.confidence:
+                        last.department, last.intent = piece.department, piece.intent
                         last.alternatives = piece.alternatives
                     last.end = piece.end
                     last.confidence = max(last.confidence, piece.confidence)

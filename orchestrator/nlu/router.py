@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.nlu.fastscore import FAST_BATCH, LinearScorer
 from orchestrator.nlu.pseudo import NLU_DEPARTMENT, pseudo_intents
 from orchestrator.nlu.signals import guess_language
 from plugins.contracts import Intent
@@ -453,6 +454,7 @@ class Router:
         self.key = key
         self.aliases: dict[tuple[str, str], str] = dict(aliases or {})
         self._names: list[tuple[str, str]] | None = None  # class names of a dispatching() view
+        self._fast: LinearScorer | None = None  # built on first use
 
     # -- building --
 
@@ -621,10 +623,17 @@ class Router:
         if not texts:
             return np.zeros((0, len(m.classes)))
         norm = [normalise(t) for t in texts]
-        with _one_blas_thread():
-            emb = embed(norm)
-            grams = _ngrams(norm, m.word, m.char)
-            a, b = _scores(m.lr, m.svm, emb, grams, len(m.classes))
+        if len(norm) <= FAST_BATCH:  # a turn's few spans: the same scores without sklearn's overhead
+            if self._fast is None:
+                self._fast = LinearScorer(m.word, m.char, m.svm, m.lr)
+            n = len(norm)
+            a = _columns(self._fast.logits(embed(norm)), m.lr.classes_, n, len(m.classes), _NO_CLASS)
+            b = _columns(self._fast.margins(norm), m.svm.classes_, n, len(m.classes), _NO_CLASS_MARGIN)
+        else:
+            with _one_blas_thread():
+                emb = embed(norm)
+                grams = _ngrams(norm, m.word, m.char)
+                a, b = _scores(m.lr, m.svm, emb, grams, len(m.classes))
         return np.exp(_log_softmax((a + m.weight * b) / m.temperature))
 
     def familiarity(self, texts: Sequence[str]) -> list[float]:

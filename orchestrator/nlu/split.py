@@ -29,6 +29,8 @@ class Span:
     text: str  # original[start:end]
     soft: bool = False  # begins after a weak cut (bare comma, plain "and"): merge back unless a new problem
     comma: bool = False  # the weak cut was a bare comma: only a different department makes it a new problem
+    # a new sentence on the same line with no marker of a new problem: "I am 17. Can I open an account?"
+    sentence: bool = False
 
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
@@ -141,10 +143,11 @@ def _is_boundary(text: str, m: re.Match[str]) -> bool:
     return not (len(token) == 1 and token.isalpha() and token != "i" and next_char.isupper())
 
 
-def sentences(text: str) -> list[tuple[int, int]]:
+def sentences(text: str, after_line_break: set[int] | None = None) -> list[tuple[int, int]]:
     """(start, end) of each sentence, trimmed of surrounding space."""
     out: list[tuple[int, int]] = []
     start = 0
+    line_break = False
     for m in _END_RE.finditer(text):
         if not _is_boundary(text, m):
             continue
@@ -152,7 +155,10 @@ def sentences(text: str) -> list[tuple[int, int]]:
         span = _trim(text, start, end)
         if span:
             out.append(span)
+            if line_break and after_line_break is not None:
+                after_line_break.add(span[0])
         start = m.end()
+        line_break = "\n" in m.group() or "\n" in text[m.end() : m.end() + 3]
     span = _trim(text, start, len(text))
     if span:
         out.append(span)
@@ -167,6 +173,7 @@ def _clauses(
     soft_starts: set[int] | None = None,
     comma_starts: set[int] | None = None,
     strong_starts: set[int] | None = None,
+    bare_comma_starts: set[int] | None = None,
 ) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     seg_start = start
@@ -195,6 +202,8 @@ def _clauses(
             soft_starts.add(seg_start)
         if m.group("strong") is not None and strong_starts is not None:
             strong_starts.add(seg_start)
+        if m.group("soft") is not None and bare_comma_starts is not None:
+            bare_comma_starts.add(seg_start)
         if m.group("strong") is None and m.group("weak") is None and comma_starts is not None:
             comma_starts.add(seg_start)
     last = _trim(text, seg_start, end)
@@ -247,12 +256,19 @@ def _points_back(text: str, s: int, e: int, after_marker: set[int]) -> bool:
 
 
 def _attach_anaphora(
-    text: str, spans: list[tuple[int, int]], after_marker: set[int], marked: set[int] | None
+    text: str,
+    spans: list[tuple[int, int]],
+    after_marker: set[int],
+    marked: set[int] | None,
+    after_bare_comma: set[int],
+    same_line_sentences: set[int],
 ) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for s, e in spans:
         if out and _points_back(text, s, e, after_marker):
-            if marked is not None:
+            # "..., when will it arrive?" or a sentence after it is the same request; a new line or an
+            # "and is it ...?" may be another one, which only its department can tell
+            if marked is not None and s not in after_bare_comma and s not in same_line_sentences:
                 marked.add(s)  # the caller decides once it knows what each side is about
                 out.append((s, e))
                 continue
@@ -279,16 +295,31 @@ def split(
     soft_starts: set[int] = set()
     comma_starts: set[int] = set()
     strong_starts: set[int] = set()
-    for s, e in sentences(text):
+    bare_comma_starts: set[int] = set()
+    line_starts: set[int] = set()
+    sentence_starts: list[int] = []
+    for s, e in sentences(text, line_starts):
+        sentence_starts.append(s)
         if len(parts) >= max_spans * 2:
             parts.append((s, e))  # past the cap nothing is split further; keep it cheap
             continue
-        parts.extend(_clauses(text, s, e, min_words, soft_starts, comma_starts, strong_starts))
+        parts.extend(
+            _clauses(text, s, e, min_words, soft_starts, comma_starts, strong_starts, bare_comma_starts)
+        )
     marked: set[int] | None = None if attach_pointing_back else set()
-    parts = _attach_anaphora(text, _attach_short(text, parts, min_words), strong_starts, marked)
+    # sentences after the first on the same line
+    same_line = {s for s in sentence_starts[1:] if s not in line_starts}
+    parts = _attach_anaphora(
+        text, _attach_short(text, parts, min_words), strong_starts, marked, bare_comma_starts, same_line
+    )
     if marked:
         soft_starts |= marked
         comma_starts |= marked
     if len(parts) > max_spans:
         parts = parts[: max_spans - 1] + [(parts[max_spans - 1][0], parts[-1][1])]
-    return [Span(s, e, text[s:e], soft=s in soft_starts, comma=s in comma_starts) for s, e in parts]
+    # sentences after the first on the same line that open with no marker of a new problem
+    plain = {s for s in same_line if not _NEW_PROBLEM_RE.match(text, s)}
+    return [
+        Span(s, e, text[s:e], soft=s in soft_starts, comma=s in comma_starts, sentence=s in plain)
+        for s, e in parts
+    ]
