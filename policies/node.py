@@ -27,8 +27,8 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from orchestrator.db import reader
 from orchestrator.compose import compose_reply, final_results
+from orchestrator.db import reader
 from orchestrator.nlu.types import Decomposition, Signals
 from plugins.contracts import ActionSpec, CustomerView, DepartmentResult, Task
 from plugins.manager import PluginSet
@@ -64,6 +64,8 @@ def _consecutive(earlier: list[list[dict[str, Any]]], intents: set[str]) -> tupl
             return count, True
         count += 1
     return count, False
+
+
 _FACTS_KEPT = 1024  # plan facts kept per turn for the action guard and the outcome check
 
 
