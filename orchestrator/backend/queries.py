@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -88,6 +88,14 @@ def invoices(session: Session, customer_id: str) -> list[Invoice]:
 
 def refund_for(session: Session, transaction_id: str) -> Refund | None:
     return session.exec(select(Refund).where(Refund.transaction_id == transaction_id)).first()
+
+
+def refunded_ids(session: Session, transaction_ids: Sequence[str]) -> set[str]:
+    """Which of these transactions have a refund (one query for a statement's worth of them)."""
+    if not transaction_ids:
+        return set()
+    stmt = select(Refund.transaction_id).where(col(Refund.transaction_id).in_(list(transaction_ids)))
+    return set(session.exec(stmt))
 
 
 def open_tickets(session: Session, customer_id: str, *, kind: str | None = None) -> list[Ticket]:

@@ -14,7 +14,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -104,38 +105,55 @@ def _money(value: Any, currency: str) -> str:
     return f"{currency} {value}"
 
 
-def account_facts(ctx: Any) -> list[str]:
+@contextmanager
+def _reading(ctx: Any) -> Iterator[Any]:
+    """A read-only session beside the run's own. On SQLite the run's session takes the write lock
+    at its first query and keeps it to the end of the run, across every model call; reading the
+    facts here instead lets the departments of one message think in parallel and wait for each
+    other only while one of them acts."""
+    from sqlmodel import Session
+
+    from orchestrator.db import reader
+
+    with Session(reader(ctx.db.get_bind())) as session:
+        yield session
+
+
+def account_facts(ctx: Any, db: Any = None) -> list[str]:
     """What the backend knows about the signed-in customer, with the ids the actions take."""
     if ctx.customer is None:
         return ["No signed-in customer: account actions are not possible; ask them to sign in if needed."]
     from orchestrator.backend import queries
 
+    db = ctx.db if db is None else db
     lines: list[str] = []
     try:
-        cust = queries.get_customer(ctx.db, ctx.customer.id)
+        cust = queries.get_customer(db, ctx.customer.id)
         if cust is not None:
             lines.append(
                 f"Customer {cust.id}: plan {cust.plan}, KYC {cust.kyc_status}, login "
                 f"{'locked' if cust.login_locked else 'ok'}, 2FA by {cust.two_factor}"
             )
-        for acc in queries.accounts(ctx.db, ctx.customer.id):
+        for acc in queries.accounts(db, ctx.customer.id):
             lines.append(f"Account {acc.id}: {acc.currency}, {acc.status}")
-        for card in queries.cards(ctx.db, ctx.customer.id):
+        for card in queries.cards(db, ctx.customer.id):
             pin = ", PIN blocked" if card.pin_blocked else ""
             lines.append(
                 f"Card {card.id}: {card.kind} {card.network} ending {card.last4}, {card.status}{pin}"
             )
-        for sub in queries.subscriptions(ctx.db, ctx.customer.id):
+        for sub in queries.subscriptions(db, ctx.customer.id):
             lines.append(
                 f"Subscription {sub.id}: {sub.merchant} {_money(sub.amount, sub.currency)} {sub.interval}, {sub.status}"
             )
-        for tx in queries.transactions(ctx.db, ctx.customer.id, limit=_MAX_TRANSACTIONS):
-            refunded = " (refunded)" if queries.refund_for(ctx.db, tx.id) is not None else ""
+        txs = queries.transactions(db, ctx.customer.id, limit=_MAX_TRANSACTIONS)
+        refunds = queries.refunded_ids(db, [tx.id for tx in txs])
+        for tx in txs:
+            refunded = " (refunded)" if tx.id in refunds else ""
             lines.append(
                 f"Transaction {tx.id}: {tx.created_at:%Y-%m-%d %H:%M} {tx.kind} {tx.merchant or '-'} "
                 f"{_money(tx.amount, tx.currency)} {tx.status}{refunded}"
             )
-        for ticket in queries.open_tickets(ctx.db, ctx.customer.id):
+        for ticket in queries.open_tickets(db, ctx.customer.id):
             lines.append(f"Open ticket {ticket.id}: {ticket.department} {ticket.kind}")
     except Exception as exc:  # a department's own tables may differ; the model then works without them
         log.info("no account facts for %s: %s", ctx.customer.id, type(exc).__name__)
@@ -152,10 +170,16 @@ def user_prompt(
         parts.append("Extracted: " + json.dumps(entities, ensure_ascii=False))
     parts.append("")
     parts.append("Account facts:")
-    parts.extend(f"- {masker.text(line)}" for line in account_facts(ctx))
     notes = []
-    if ctx.customer is not None:
-        notes = ctx.notes.for_customer(ctx.customer.id)[:_MAX_NOTES]
+    with _reading(ctx) as db:
+        parts.extend(f"- {masker.text(line)}" for line in account_facts(ctx, db))
+        if ctx.customer is not None:
+            from orchestrator.knowledge.notes import Notes
+
+            # nothing of this run is written yet: the saved notes are all there is to read
+            notes = Notes(db, ctx.conversation_id, ctx.department.name, ctx.customer.id).for_customer(
+                ctx.customer.id
+            )[:_MAX_NOTES]
     if notes:
         parts.append("")
         parts.append("Case notes (newest first):")
@@ -196,8 +220,10 @@ def run_agent(
     route: Route,
     usage: UsageLog,
     deadline: float,
+    before_action: Callable[[], None] = lambda: None,
 ) -> DepartmentResult:
-    """The model's run of one task; raises LlmFailure when it cannot produce a valid answer."""
+    """The model's run of one task; raises LlmFailure when it cannot produce a valid answer.
+    `before_action` runs before the first action (the caller's savepoint starts there)."""
     from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 
     assert route.ref is not None and route.model is not None
@@ -216,7 +242,7 @@ def run_agent(
         HumanMessage(user_prompt(task, intent, ctx, hits, masker)),
     ]
     try:
-        model = route.model.bind_tools(tool_schemas(dep.actions))
+        model = services.bound(route, dep.name, lambda: route.model.bind_tools(tool_schemas(dep.actions)))
     except Exception as exc:  # e.g. a provider class without tool calling
         raise LlmFailure("provider_error", f"no tool calling: {type(exc).__name__}") from exc
     specs = {a.name: a for a in dep.actions}
@@ -253,6 +279,7 @@ def run_agent(
                 messages.append(ToolMessage("ok", tool_call_id=call_id))
             elif name in specs and isinstance(args, dict):
                 # validated against the args model and checked by the policy guard before it runs
+                before_action()
                 record = ctx.act(name, **args)
                 records.append(record)
                 messages.append(ToolMessage(_tool_result(record, masker), tool_call_id=call_id))
@@ -326,6 +353,27 @@ def _result(
     return DepartmentResult(**base, status="not_mine", reply=reply, suggest=suggest)
 
 
+class _Savepoint:
+    """A savepoint begun at the model's first action, not before: the run's transaction (and on
+    SQLite the write lock) starts only when there is something to write."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.nested: Any = None
+
+    def begin(self) -> None:
+        if self.nested is None:
+            self.nested = self.session.begin_nested()
+
+    def rollback(self) -> None:
+        if self.nested is not None and self.nested.is_active:
+            self.nested.rollback()
+
+    def commit(self) -> None:
+        if self.nested is not None and self.nested.is_active:
+            self.nested.commit()
+
+
 class LlmDepartment:
     """A department whose reasoning runs on a chat model; the same name, intents and actions."""
 
@@ -357,9 +405,9 @@ class LlmDepartment:
             return self.inner.handle(task, ctx)
         deadline = time.monotonic() + services.cfg.department_budget_s
         before = len(ctx.actions_taken)
-        savepoint = ctx.db.begin_nested()
+        savepoint = _Savepoint(ctx.db)
         try:
-            result = run_agent(services, self.inner, task, ctx, route, usage, deadline)
+            result = run_agent(services, self.inner, task, ctx, route, usage, deadline, savepoint.begin)
         except LlmFailure as exc:
             savepoint.rollback()
             # what the model did is undone; a refused attempt stays on the record for the audit
@@ -376,8 +424,7 @@ class LlmDepartment:
             )
             return self.inner.handle(task, ctx)
         except BaseException:
-            if savepoint.is_active:
-                savepoint.rollback()
+            savepoint.rollback()
             raise
         savepoint.commit()
         services.put_department_info(

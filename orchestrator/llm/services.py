@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,7 @@ class LlmServices:
         self._wrapped: PluginSet | None = None
         self._infos: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._bound: dict[tuple[str, int, str], Any] = {}
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -129,7 +130,10 @@ class LlmServices:
         masker = Masker(route.redact)
         try:
             try:
-                runnable = route.model.with_structured_output(self.schema, include_raw=True)
+                model = route.model
+                runnable = self.bound(
+                    route, "supervisor", lambda: model.with_structured_output(self.schema, include_raw=True)
+                )
             except Exception as exc:  # e.g. a provider class without structured output
                 raise LlmFailure("provider_error", f"no structured output: {type(exc).__name__}") from exc
             out = self.caller.invoke(
@@ -156,6 +160,18 @@ class LlmServices:
             info = step_info("supervisor", route.ref, usage, path="embedded", fallback=exc.text)
             return embedded.decompose(message, history=history), info
         return decomposition, step_info("supervisor", route.ref, usage, path="llm")
+
+    def bound(self, route: Route, purpose: str, build: Callable[[], Any]) -> Any:
+        """`build()` (a model with its tools or output schema bound) made once per model and purpose:
+        turning schemas into a provider's format took longer than the rest of a department's set-up."""
+        key = (route.ref.spec if route.ref is not None else "", id(route.model), purpose)
+        with self._lock:
+            found = self._bound.get(key)
+        if found is None:
+            found = build()  # outside the lock: two first callers may both build; either result serves
+            with self._lock:
+                found = self._bound.setdefault(key, found)
+        return found
 
     # -- departments ---------------------------------------------------------------------------
 
