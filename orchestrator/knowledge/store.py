@@ -506,6 +506,22 @@ def _plain(line: str) -> str:
     return " ".join(_MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", line)).split())
 
 
+@lru_cache(maxsize=2048)
+def _stemmed_sentences(body: str) -> tuple[tuple[str, bool, frozenset[str]], ...]:
+    """(sentence, is heading, its word stems) of an article body; the same articles come back
+    search after search, and stemming their every word was most of a search's time."""
+    out = []
+    for raw in body.splitlines():
+        line = raw.strip()
+        if not line or _TABLE_RULE.match(line):
+            continue
+        heading = line.startswith("#")
+        for sentence in _SENTENCE.split(_plain(line)):
+            if len(sentence) >= 3:
+                out.append((sentence, heading, frozenset(_stem(w) for w in _WORD.findall(sentence.lower()))))
+    return tuple(out)
+
+
 def snippet(body: str, terms: Sequence[str], limit: int = SNIPPET_CHARS) -> str:
     """The sentence of `body` that mentions most query terms, as plain text of at most `limit` chars.
 
@@ -513,18 +529,11 @@ def snippet(body: str, terms: Sequence[str], limit: int = SNIPPET_CHARS) -> str:
     """
     stems = {_stem(term.lower()) for term in terms}
     best, best_score = "", 0.0
-    for raw in body.splitlines():
-        line = raw.strip()
-        if not line or _TABLE_RULE.match(line):
-            continue
-        heading = line.startswith("#")
-        for sentence in _SENTENCE.split(_plain(line)):
-            if len(sentence) < 3:
-                continue
-            hits = len(stems & {_stem(w) for w in _WORD.findall(sentence.lower())})
-            score = hits - 0.5 if heading else float(hits)
-            if not best or score > best_score:
-                best, best_score = sentence, score
+    for sentence, heading, words in _stemmed_sentences(body):
+        hits = len(stems & words)
+        score = hits - 0.5 if heading else float(hits)
+        if not best or score > best_score:
+            best, best_score = sentence, score
     if len(best) <= limit:
         return best
     return best[: limit - 1].rsplit(" ", 1)[0] + "…"
