@@ -103,6 +103,12 @@ def _prepare(msg: _Message) -> None:
             piece.kind = "greeting"
             continue
         local = span.text
+        injected = signals.injection_spans(local)
+        if injected and word_count(_blank(local, injected), limit=3) < 3:
+            # an instruction to the assistant is not a request of the customer's: nothing to
+            # dispatch (the turn's prompt_injection signal still records it for the policy node)
+            piece.kind = "instruction"
+            continue
         human = signals.human_request_spans(local)
         if human:
             local = _blank(local, human)

@@ -337,6 +337,11 @@ def prompt_injection(text: str) -> bool:
     return bool(_INJECTION_RE.search(text))
 
 
+def injection_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each instruction aimed at the assistant ("ignore all previous instructions")."""
+    return [m.span() for m in _INJECTION_RE.finditer(text)]
+
+
 def urgency(text: str) -> bool:
     return bool(_URGENCY_RE.search(text))
 
