@@ -121,6 +121,12 @@ def greeting_reply(customer_name: str | None) -> str:
     )
 
 
+def closing_reply(customer_name: str | None) -> str:
+    """A later turn that only thanks or says goodbye: no introduction again."""
+    name = f", {customer_name.split()[0]}" if customer_name else ""
+    return f"You're welcome{name}! If anything else comes up, just write here."
+
+
 def out_of_scope_reply() -> str:
     return (
         "Sorry, that's outside what I can help with here. I can help with payments, refunds, fees and "

@@ -18,9 +18,17 @@ from langgraph.types import Send
 from sqlalchemy.engine import Engine
 
 from orchestrator import tracing
-from orchestrator.compose import compose_reply, final_results, greeting_reply, out_of_scope_reply, topic
+from orchestrator.compose import (
+    closing_reply,
+    compose_reply,
+    final_results,
+    greeting_reply,
+    out_of_scope_reply,
+    topic,
+)
 from orchestrator.config import Settings
 from orchestrator.dispatch import DispatchEnv, run_department
+from orchestrator.nlu import signals
 from orchestrator.state import DispatchState, TurnState
 from orchestrator.supervisor import carry_over
 from plugins.contracts import CustomerView, Task
@@ -201,6 +209,8 @@ def compose(state: TurnState, svc: Services) -> dict[str, Any]:
     if not plan and not unclear and handoff is None:
         if decomposition.get("out_of_scope"):
             return {"reply": out_of_scope_reply(), "handoff": None}
+        if state.get("seq", 1) > 1 and signals.closing(state.get("message", "")):
+            return {"reply": closing_reply(name), "handoff": None}
         return {"reply": greeting_reply(name), "handoff": None}
     with ti.compose_span(_tel(state, svc), parent=state.get("trace")) as span:
         reply = compose_reply(

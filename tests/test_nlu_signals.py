@@ -188,3 +188,12 @@ def test_detect_combines_the_signals() -> None:
 )
 def test_guess_language(text: str, lang: str) -> None:
     assert signals.guess_language(text) == lang
+
+
+def test_closing_words_are_told_from_a_plain_greeting() -> None:
+    from orchestrator.nlu.signals import closing
+
+    for text in ("Thanks, that's all!", "cheers", "ok bye", "谢谢", "muchas gracias"):
+        assert closing(text), text
+    for text in ("hi there", "hello again", "good morning"):
+        assert not closing(text), text

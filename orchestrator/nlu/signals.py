@@ -82,6 +82,12 @@ _GREETING_RE = re.compile(rf"\b(?:{_GREETING_WORDS})\b|{_GREETING_ZH}|{_GREETING
 _GREETING_ONLY_RE = re.compile(
     rf"(?:[\W_]|\b(?:{_GREETING_WORDS})\b|{_GREETING_ZH}|{_GREETING_EMOJI})*", re.I
 )
+_CLOSING_RE = re.compile(
+    r"\b(?:thanks?|thank\s+(?:you|u)|thx|ty|cheers|appreciated?|bye|goodbye|good\s*bye|take\s+care"
+    r"|that'?s\s+(?:all|it|everything)|that\s+is\s+(?:all|it)|all\s+(?:good|sorted|set)|gracias|adi[oó]s)\b"
+    r"|谢谢|多谢|感谢|再见|拜拜",
+    re.I,
+)
 _LEADING_GREETING_RE = re.compile(
     r"\s*(?:(?:hi+|hello+|hey+|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)|hola"
     r"|buenas(?:\s+(?:tardes|noches))?|buenos\s+d[ií]as|你好|您好|嗨|哈喽|早上好|下午好|晚上好|dear\s+\w+)"
@@ -93,6 +99,11 @@ _LEADING_GREETING_RE = re.compile(
 def greeting_only(text: str) -> bool:
     """True when the message is only greetings, thanks or sign-offs ("hi", "thanks!", "你好")."""
     return bool(_GREETING_ONLY_RE.fullmatch(text)) and bool(_GREETING_RE.search(text))
+
+
+def closing(text: str) -> bool:
+    """The customer thanks or says goodbye ("thanks, that's all!", "cheers", "谢谢")."""
+    return bool(_CLOSING_RE.search(text))
 
 
 def leading_greeting_end(text: str) -> int:
