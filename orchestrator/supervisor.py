@@ -14,6 +14,14 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 _MAX_FOLLOW_UP_CHARS = 160
+# "can you cancel it?": a follow-up that asks for something to be done is a new request about the same
+# thing, so it keeps the intent the router gave it (and borrows what the earlier task knew)
+_ASKS_TO_ACT = re.compile(
+    r"\b(?:cancel|stop|block|freeze|unfreeze|unblock|activate|switch\s+(?:it|that|this)?\s*on"
+    r"|turn\s+(?:it|that|this)?\s*on|send|resend|refund|close|delete|erase|reset|replace|reverse|dispute)\b"
+    r"|cancela|bloquea|activa|取消|冻结|激活|退款",
+    re.IGNORECASE,
+)
 
 
 def is_follow_up(text: str) -> bool:
@@ -72,8 +80,27 @@ def carry_over(
 
 
 def _continue_intent(task: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
-    """A short follow-up routed to a department we just dealt with continues that task's intent."""
+    """A short follow-up routed to a department we just dealt with continues that task's intent,
+    unless it asks for something to be done: then it is that request, about the same thing."""
     same = [t for t in last.get("tasks", []) if t.get("department") == task.get("department")]
     if not same or any(t.get("intent") == task.get("intent") for t in same):
         return task
+    if _ASKS_TO_ACT.search(task.get("text", "")):
+        return {**task, "entities": _inherit(task, same[-1]), "follow_up_of": same[-1].get("id")}
     return {**task, "intent": same[-1]["intent"], "follow_up_of": same[-1].get("id")}
+
+
+def _inherit(task: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
+    """The task's entities, with what the earlier task named filling the gaps ("it" = that transfer)."""
+    own = Entities.model_validate(task.get("entities") or {})
+    old = Entities.model_validate(earlier.get("entities") or {})
+    merged = Entities(
+        amounts=own.amounts or old.amounts,
+        dates=own.dates or old.dates,
+        card_refs=own.card_refs or old.card_refs,
+        account_refs=own.account_refs or old.account_refs,
+        invoice_ids=own.invoice_ids or old.invoice_ids,
+        transaction_ids=own.transaction_ids or old.transaction_ids,
+        countries=own.countries or old.countries,
+    )
+    return merged.model_dump(mode="json")

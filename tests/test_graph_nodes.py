@@ -152,3 +152,33 @@ def test_follow_up_inherits_the_open_task_of_the_previous_turn() -> None:
 def test_a_long_unrelated_message_is_not_a_follow_up() -> None:
     assert is_follow_up("and the other charge?")
     assert not is_follow_up("I would like to understand the fee schedule for international transfers " * 3)
+
+
+def test_a_follow_up_that_asks_to_act_keeps_its_own_intent_and_borrows_the_earlier_entities() -> None:
+    from orchestrator.supervisor import carry_over
+
+    earlier = {
+        "tasks": [
+            {
+                "id": "t1",
+                "department": "billing",
+                "intent": "pending_transfer",
+                "status": "resolved",
+                "entities": {"amounts": [{"amount": "480", "currency": "GBP"}], "dates": ["2026-11-20"]},
+            }
+        ]
+    }
+
+    def task(text: str, intent: str) -> dict[str, object]:
+        return {"id": "t1", "text": text, "department": "billing", "intent": intent, "confidence": 0.5}
+
+    plan, _ = carry_over(
+        {"tasks": [task("Can you cancel it?", "cancel_transfer")]}, [earlier], "Can you cancel it?"
+    )
+    assert plan[0]["intent"] == "cancel_transfer" and plan[0]["follow_up_of"] == "t1"
+    assert plan[0]["entities"]["dates"] == ["2026-11-20"]
+    # a follow-up that only asks again continues the earlier task
+    plan, _ = carry_over(
+        {"tasks": [task("and is it there yet?", "card_arrival")]}, [earlier], "and is it there yet?"
+    )
+    assert plan[0]["intent"] == "pending_transfer"
