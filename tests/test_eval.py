@@ -270,6 +270,26 @@ def test_routing_report_on_a_small_history(tmp_path: Path, capsys: pytest.Captur
     assert "<script" not in html
 
 
+def test_routing_on_one_half_keeps_every_label_and_never_mixes_the_halves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, mapping = write_history(tmp_path)
+    base = ["eval", "routing", "--data", str(data), "--mapping", str(mapping)]
+    base += ["--text-col", "message", "--label-col", "topic"]
+    first = cli_json(capsys, *base, "--half", "1")
+    second = cli_json(capsys, *base, "--half", "2")
+    sizes = {lab: len(texts) for lab, (_, texts) in HISTORY.items()}
+    assert first["data"]["messages"] == sum((n + 1) // 2 for n in sizes.values())
+    assert first["data"]["messages"] + second["data"]["messages"] == 36
+    assert first["data"]["labels"] == second["data"]["labels"] == 3
+    assert {r["label"]: r["n"] for r in second["per_label"]} == {lab: n // 2 for lab, n in sizes.items()}
+    # --limit still applies, within the half
+    assert cli_json(capsys, *base, "--half", "2", "--limit", "5")["data"]["messages"] == 5
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--half", "3"])
+    assert exc.value.code == 2 and "--half" in capsys.readouterr().err
+
+
 # --- train, use, reset -----------------------------------------------------------------------
 
 
@@ -474,6 +494,38 @@ def test_eval_multi_on_banking77_pairs(capsys: pytest.CaptureFixture[str]) -> No
     assert set(report["per_joiner"]) == {"'. Also, '", "' and '", "', plus '", "'\\n'"}
     assert 0.4 <= report["both_found_no_third"] <= report["both_found"] <= 1.0
     assert report["both_found_no_third"] <= report["lenient"]
+    held_out = cli_json(
+        capsys,
+        "eval",
+        "multi",
+        "--data",
+        str(BANKING77 / "test.csv"),
+        "--text-col",
+        "text",
+        "--label-col",
+        "category",
+        "--mapping",
+        str(BANKING77 / "departments.json"),
+        "--limit",
+        "40",
+        "--half",
+        "2",
+    )
+    assert held_out["messages"] == 40
+
+
+def test_halves_split_every_label_in_file_order(tmp_path: Path) -> None:
+    from orchestrator.eval.data import label_half, read_labelled
+
+    path = tmp_path / "h.csv"
+    rows = [("a1", "a"), ("b1", "b"), ("a2", "a"), ("a3", "a"), ("b2", "b"), ("a4", "a"), ("b3", "b")]
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    data = read_labelled(path, "text", "label")
+    first, second = label_half(data, 1), label_half(data, 2)
+    assert first.texts == ["a1", "b1", "a2", "b2"]  # the odd label's extra row goes to the first half
+    assert second.texts == ["a3", "a4", "b3"]
+    assert second.lines == [5, 7, 8]  # still pointing at the file's lines
 
 
 @needs_tau2
@@ -497,6 +549,20 @@ def test_eval_kb_on_tau2_sample(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert report["mrr@10"] >= 0.4
     assert report["gold_not_in_articles_count"] == 0
     assert "recall@10" in out.read_text(encoding="utf-8")
+
+
+def test_kb_tasks_split_into_even_and_odd_positions_of_the_file(tmp_path: Path) -> None:
+    from orchestrator.eval.kb import read_tasks
+
+    path = tmp_path / "tasks.json"
+    tasks = [{"id": f"t{i}", "question": f"question {i}", "gold": [f"KB-{i}"]} for i in range(5)]
+    tasks[2]["gold"] = []  # no gold: skipped, but it still holds its position
+    path.write_text(json.dumps(tasks), encoding="utf-8")
+    even = read_tasks(path, "question", "gold", half="even")
+    odd = read_tasks(path, "question", "gold", half="odd")
+    assert [t[0] for t in even] == ["t0", "t4"]
+    assert [t[0] for t in odd] == ["t1", "t3"]
+    assert odd[1] == ("t3", "question 3", ["KB-3"])
 
 
 def test_reading_keeps_quoted_line_breaks_skips_empty_texts_and_samples_across_the_file(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 
@@ -56,6 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     routing.add_argument(
         "--limit", type=int, metavar="N", help="evaluate N messages drawn across the file (seeded)"
     )
+    routing.add_argument(
+        "--half",
+        type=int,
+        choices=(1, 2),
+        help="only the first (1) or second (2) half of every label's messages, in file order "
+        "(tune on one half, report on the other)",
+    )
     _output_args(routing)
     routing.set_defaults(func=run_routing)
 
@@ -70,6 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--limit", type=int, metavar="N", default=1000, help="messages to build (default: 1000)"
     )
     multi.add_argument("--seed", type=int, default=0, help="for the pairing (default: 0)")
+    multi.add_argument(
+        "--half",
+        type=int,
+        choices=(1, 2),
+        help="pair only the first (1) or second (2) half of every label's messages, in file order "
+        "(tune on one half, report on the other)",
+    )
     _output_args(multi)
     multi.set_defaults(func=run_multi)
 
@@ -99,6 +114,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="field with the gold article ids (default: required_documents)",
     )
     kb.add_argument("--limit", type=int, metavar="N", help="evaluate N tasks drawn across the file (seeded)")
+    kb.add_argument(
+        "--half",
+        choices=("even", "odd"),
+        help="only the tasks at even (0, 2, ...) or odd positions of the file: tune on one, check on the other",
+    )
     _output_args(kb)
     kb.set_defaults(func=run_kb)
 
@@ -192,7 +212,24 @@ def run_routing(args: argparse.Namespace) -> int:
     from orchestrator.eval.progress import progress
     from orchestrator.eval.routing import evaluate_routing, format_routing
 
-    data, mapping = _load(args, limit=args.limit)
+    # halve the whole file, then draw --limit from that half, so the halves never mix
+    data, mapping = _load(args, limit=args.limit if args.half is None else None)
+    if args.half is not None:
+        from orchestrator.eval.data import label_half, sample_indices
+
+        data = label_half(data, args.half)
+        if args.limit is not None:
+            if args.limit < 1:
+                from orchestrator.errors import InputError
+
+                raise InputError(f"--limit must be at least 1, got {args.limit}")
+            keep = sample_indices(len(data), args.limit)
+            data = replace(
+                data,
+                texts=[data.texts[i] for i in keep],
+                labels=[data.labels[i] for i in keep],
+                lines=[data.lines[i] for i in keep],
+            )
     decomposer, kind, plugins = _decomposer(args)
     _check_mapped_departments(mapping, data.labels, plugins)
     with progress(len(data), "routing") as advance:
@@ -208,6 +245,10 @@ def run_multi(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
     data, mapping = _load(args, limit=None)
+    if args.half is not None:
+        from orchestrator.eval.data import label_half
+
+        data = label_half(data, args.half)
     decomposer, kind, plugins = _decomposer(args)
     _check_mapped_departments(mapping, data.labels, plugins)
     try:
@@ -235,7 +276,7 @@ def run_kb(args: argparse.Namespace) -> int:
     docs = Path(args.docs)
     if not docs.exists():
         raise InputError(f"{docs}: no such file or folder of articles")
-    tasks = read_tasks(Path(args.tasks), args.query_field, args.gold_field, limit=args.limit)
+    tasks = read_tasks(Path(args.tasks), args.query_field, args.gold_field, limit=args.limit, half=args.half)
     with progress(len(tasks), "knowledge queries") as advance:
         report = evaluate_kb(docs, tasks, query_field=args.query_field, advance=advance)
     return _finish(report, args, format_kb(report))

@@ -41,10 +41,17 @@ def _as_text(value: Any) -> str | None:
     return None
 
 
+HALVES = ("even", "odd")
+
+
 def read_tasks(
-    path: Path, query_field: str, gold_field: str, *, limit: int | None = None
+    path: Path, query_field: str, gold_field: str, *, limit: int | None = None, half: str | None = None
 ) -> list[tuple[str, str, list[str]]]:
-    """(task id, query text, gold article ids) for every task with a query and gold ids."""
+    """(task id, query text, gold article ids) for every task with a query and gold ids.
+
+    `half` keeps the tasks at even (0, 2, ...) or odd positions of the file: a tuning half
+    and a held-out half, so settings chosen on one can be checked on the other.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such tasks file; pass a JSON list of tasks")
     try:
@@ -65,6 +72,8 @@ def read_tasks(
             raise InputError(
                 f"{path}: task {index}: {gold_field!r} is not a list of article ids; pass --gold-field"
             )
+        if half is not None and index % 2 != HALVES.index(half):
+            continue
         if gold:
             ident = task.get("id") if isinstance(task, dict) else None
             tasks.append((str(ident or index), query, gold))
