@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_turns import build_template, pct, workload  # noqa: E402
+from bench_turns import build_template, pct, workload
 
 AGE_SQL = "UPDATE cd_turn SET created_at = datetime(created_at, '-31 days')"
 
@@ -90,7 +90,9 @@ def run_turns(
     return {"lat": lat, "wall": wall, "cpu": cpu, "statuses": statuses}
 
 
-def _worker(home: str, turns: list[tuple[str, str, str]], history: str, block: int, barrier: Any, lock: Any, out: Any) -> None:
+def _worker(
+    home: str, turns: list[tuple[str, str, str]], history: str, block: int, barrier: Any, lock: Any, out: Any
+) -> None:
     logging.basicConfig(level=logging.ERROR)
     orch = _orchestrator(Path(home))  # loads the router and plugins before the clock starts
     orch.close()
@@ -99,6 +101,16 @@ def _worker(home: str, turns: list[tuple[str, str, str]], history: str, block: i
     res = run_turns(Path(home), turns, history, block, lock)
     res["span"] = (started, time.perf_counter())
     out.put(res)
+
+
+def python_speed() -> float:
+    """Seconds for ten million additions in a Python loop: how fast this machine is right now
+    (shared virtual machines vary by 2x or more from hour to hour; compare runs through this)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return round(time.perf_counter() - started, 3)
 
 
 def summarise(lat: list[float], wall: float, cpu: float, n: int) -> dict[str, float]:
@@ -114,7 +126,9 @@ def summarise(lat: list[float], wall: float, cpu: float, n: int) -> dict[str, fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--turns", type=int, default=600, help="measured turns, one at a time and per process")
+    parser.add_argument(
+        "--turns", type=int, default=600, help="measured turns, one at a time and per process"
+    )
     parser.add_argument("--procs", type=int, default=2, help="worker processes of the throughput run")
     parser.add_argument("--history", choices=("months", "piled"), default="months")
     parser.add_argument("--block", type=int, default=25, help="turns between two agings of the history")
@@ -126,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[name]
     os.environ.pop("CROSSDESK_DB_URL", None)
     root = Path(tempfile.mkdtemp(prefix="crossdesk-bench-pipeline-"))
+    speed = [python_speed()]
     try:
         template = build_template(root)
         home = root / "run"
@@ -143,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         procs = []
         for p in range(args.procs):
             turns = [(f"{c}-p{p}", cu, m) for c, cu, m in workload(args.turns, seed=args.seed * 100 + p)]
-            proc = ctx.Process(target=_worker, args=(str(home), turns, args.history, args.block, barrier, lock, out))
+            proc = ctx.Process(
+                target=_worker, args=(str(home), turns, args.history, args.block, barrier, lock, out)
+            )
             proc.start()
             procs.append(proc)
         results = [out.get(timeout=3600) for _ in procs]
@@ -152,13 +169,19 @@ def main(argv: list[str] | None = None) -> int:
         lat = [x for r in results for x in r["lat"]]
         wall = max(r["span"][1] for r in results) - min(r["span"][0] for r in results)
         many = summarise(lat, wall, sum(r["cpu"] for r in results), len(lat))
+        speed.append(python_speed())
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     report = {
         "command": "python bench/bench_pipeline.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(terse=True)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(terse=True),
+        },
         "history": args.history,
+        "python_loop_s": speed,  # before and after the run
         "one_at_a_time": one,
         f"{args.procs}_processes": many,
     }
@@ -166,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(report, sys.stdout, indent=2)
         print()
         return 0
-    print(f"history: {args.history}; {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"history: {args.history}; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"10M-step Python loop {speed[0]} s before, {speed[-1]} s after"
+    )
     print(f"{'run':<16} {'turns':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'turns/s':>8} {'CPU ms':>7}")
     for name, m in (("one at a time", one), (f"{args.procs} processes", many)):
         print(

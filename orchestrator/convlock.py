@@ -79,10 +79,21 @@ class ConversationLocks:
         self.engine = engine
         self.wait_seconds = wait_seconds
         self._lock_dir: Path | None = None
+        self._pg: Engine | None = None
+        if engine is not None and engine.dialect.name == "postgresql":
+            from sqlalchemy import create_engine
+
+            # a pool of its own: a turn holds its lock's connection from start to end, and must not
+            # take it from the pool its own work (and the department runs) draw from
+            self._pg = create_engine(engine.url, pool_size=2, max_overflow=64, pool_pre_ping=True)
         if engine is not None and engine.dialect.name == "sqlite":
             database = engine.url.database
             if database and database != ":memory:":
                 self._lock_dir = Path(database + ".locks")
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.dispose()
 
     @contextmanager
     def hold(self, conversation_id: str) -> Iterator[None]:
@@ -90,7 +101,7 @@ class ConversationLocks:
             yield
 
     def _shared(self, conversation_id: str) -> AbstractContextManager[None]:
-        if self.engine is not None and self.engine.dialect.name == "postgresql":
+        if self._pg is not None:
             return self._advisory(conversation_id)
         if self._lock_dir is not None:
             return self._flock(conversation_id)
@@ -106,9 +117,9 @@ class ConversationLocks:
 
     @contextmanager
     def _advisory(self, conversation_id: str) -> Iterator[None]:
-        assert self.engine is not None
+        assert self._pg is not None
         key = zlib.crc32(f"crossdesk-conversation:{conversation_id}".encode())
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self._pg.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             started, tries = time.monotonic(), 0
             # try-lock polling rather than pg_advisory_lock: a blocked waiter would tie up a backend
             # that the holder's own work may need from the same pool

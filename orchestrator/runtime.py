@@ -385,4 +385,7 @@ class Orchestrator:
             self._checkpoint_conn.close()
         if self._checkpoint_pool is not None:
             self._checkpoint_pool.close()
+        locks = getattr(self, "conversation_locks", None)  # absent when __init__ failed early
+        if locks is not None:
+            locks.close()
         self.engine.dispose()
