@@ -197,3 +197,14 @@ def test_closing_words_are_told_from_a_plain_greeting() -> None:
         assert closing(text), text
     for text in ("hi there", "hello again", "good morning"):
         assert not closing(text), text
+
+
+def test_an_acknowledgement_before_a_question_is_stripped_like_a_greeting() -> None:
+    from orchestrator.nlu.signals import leading_greeting_end
+
+    text = "ok thanks. how long until I see that money?"
+    assert text[leading_greeting_end(text) :] == "how long until I see that money?"
+    assert leading_greeting_end("ok thanks") == 0  # all acknowledgement: nothing left to route
+    assert leading_greeting_end("okapi leather wallet lost") == 0  # a word, not "ok"
+    assert leading_greeting_end("history of my payments please") == 0
+    assert leading_greeting_end("你好，我的卡被冻结了") > 0

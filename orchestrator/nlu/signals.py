@@ -90,7 +90,12 @@ _CLOSING_RE = re.compile(
 )
 _LEADING_GREETING_RE = re.compile(
     r"\s*(?:(?:hi+|hello+|hey+|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)|hola"
+    # an acknowledgement before a new question ("ok thanks. how long until ...?") is no request
+    r"|ok(?:ay)?|thanks?(?:\s+(?:a\s+lot|so\s+much))?|thank\s+you(?:\s+so\s+much)?|cheers|great|perfect|cool"
+    r"|alright|got\s+it|gracias|vale|好的|谢谢"
     r"|buenas(?:\s+(?:tardes|noches))?|buenos\s+d[ií]as|你好|您好|嗨|哈喽|早上好|下午好|晚上好|dear\s+\w+)"
+    # a whole word: "history", "okapi" and "greatly" open with no greeting
+    r"(?![a-zA-Z\u00c0-\u024f])"
     r"(?:\s+(?:there|team|all|everyone|guys|folks|support))?[\s,!.:;~-]*)+",
     re.I,
 )
