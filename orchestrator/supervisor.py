@@ -54,17 +54,8 @@ def carry_over(
     target = (asked or [t for t in previous if t.get("status") in ("needs_human",)] or previous)[-1]
     resolved = []
     for part in unclear:
-        entities = Entities.model_validate(part.get("entities") or {})
-        inherited = Entities.model_validate(target.get("entities") or {})
-        merged = Entities(
-            amounts=entities.amounts or inherited.amounts,
-            dates=entities.dates or inherited.dates,
-            card_refs=entities.card_refs or inherited.card_refs,
-            account_refs=entities.account_refs or inherited.account_refs,
-            invoice_ids=entities.invoice_ids or inherited.invoice_ids,
-            transaction_ids=entities.transaction_ids,  # "the other charge" must not reuse the old id
-            countries=entities.countries or inherited.countries,
-        )
+        # "the other charge" must not reuse the old transaction id
+        merged = _inherit(part, target, transactions=False)
         task = Task.model_validate(part).model_copy(
             update={
                 "department": target["department"],
@@ -86,21 +77,19 @@ def _continue_intent(task: dict[str, Any], last: dict[str, Any]) -> dict[str, An
     if not same or any(t.get("intent") == task.get("intent") for t in same):
         return task
     if _ASKS_TO_ACT.search(task.get("text", "")):
-        return {**task, "entities": _inherit(task, same[-1]), "follow_up_of": same[-1].get("id")}
+        entities = _inherit(task, same[-1], transactions=True).model_dump(mode="json")
+        return {**task, "entities": entities, "follow_up_of": same[-1].get("id")}
     return {**task, "intent": same[-1]["intent"], "follow_up_of": same[-1].get("id")}
 
 
-def _inherit(task: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
-    """The task's entities, with what the earlier task named filling the gaps ("it" = that transfer)."""
+def _inherit(task: dict[str, Any], earlier: dict[str, Any], *, transactions: bool) -> Entities:
+    """The task's entities, with what the earlier task named filling the gaps ("it" = that transfer);
+    its transaction ids too only when `transactions`."""
     own = Entities.model_validate(task.get("entities") or {})
     old = Entities.model_validate(earlier.get("entities") or {})
-    merged = Entities(
-        amounts=own.amounts or old.amounts,
-        dates=own.dates or old.dates,
-        card_refs=own.card_refs or old.card_refs,
-        account_refs=own.account_refs or old.account_refs,
-        invoice_ids=own.invoice_ids or old.invoice_ids,
-        transaction_ids=own.transaction_ids or old.transaction_ids,
-        countries=own.countries or old.countries,
-    )
-    return merged.model_dump(mode="json")
+    gaps = {
+        name: getattr(old, name)
+        for name in Entities.model_fields
+        if not getattr(own, name) and (transactions or name != "transaction_ids")
+    }
+    return own.model_copy(update=gaps)

@@ -10,6 +10,13 @@ from typing import Any
 
 def _labelled_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--half",
+        type=int,
+        choices=(1, 2),
+        help="only the first (1) or second (2) half of every label's messages, in file order "
+        "(tune on one half, report on the other)",
+    )
+    p.add_argument(
         "--data",
         required=True,
         metavar="FILE",
@@ -57,13 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     routing.add_argument(
         "--limit", type=int, metavar="N", help="evaluate N messages drawn across the file (seeded)"
     )
-    routing.add_argument(
-        "--half",
-        type=int,
-        choices=(1, 2),
-        help="only the first (1) or second (2) half of every label's messages, in file order "
-        "(tune on one half, report on the other)",
-    )
     _output_args(routing)
     routing.set_defaults(func=run_routing)
 
@@ -78,13 +78,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--limit", type=int, metavar="N", default=1000, help="messages to build (default: 1000)"
     )
     multi.add_argument("--seed", type=int, default=0, help="for the pairing (default: 0)")
-    multi.add_argument(
-        "--half",
-        type=int,
-        choices=(1, 2),
-        help="pair only the first (1) or second (2) half of every label's messages, in file order "
-        "(tune on one half, report on the other)",
-    )
     _output_args(multi)
     multi.set_defaults(func=run_multi)
 

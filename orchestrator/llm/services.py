@@ -73,7 +73,7 @@ class LlmServices:
         self._wrapped: PluginSet | None = None
         self._infos: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._bound: dict[tuple[str, int, str], Any] = {}
+        self._bound: dict[tuple[str, str], Any] = {}
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class LlmServices:
     def bound(self, route: Route, purpose: str, build: Callable[[], Any]) -> Any:
         """`build()` (a model with its tools or output schema bound) made once per model and purpose:
         turning schemas into a provider's format took longer than the rest of a department's set-up."""
-        key = (route.ref.spec if route.ref is not None else "", id(route.model), purpose)
+        key = (route.ref.spec if route.ref is not None else "", purpose)  # one model per spec
         with self._lock:
             found = self._bound.get(key)
         if found is None:
