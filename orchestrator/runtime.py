@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session
 
 from orchestrator.config import ConfigError, Settings, load_settings
@@ -24,6 +25,16 @@ from plugins.contracts import CustomerView
 from plugins.manager import PluginSet, load_plugins
 
 log = logging.getLogger(__name__)
+
+_CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
+# built once: SQLAlchemy then reuses their compiled form without rebuilding them every turn
+_CONVERSATION_TOTALS = select(_CONVERSATION.c.departments, _CONVERSATION.c.transfers).where(
+    _CONVERSATION.c.id == bindparam("cid")
+)
+_INSERT_CONVERSATION = insert(_CONVERSATION)
+_UPDATE_CONVERSATION = update(_CONVERSATION).where(_CONVERSATION.c.id == bindparam("cid"))
+_INSERT_TURN = insert(TurnRecord.__table__)  # type: ignore[attr-defined]
+_INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[attr-defined]
 
 JURISDICTIONS = ("EU", "UK", "US-CA", "US", "CN", "SG")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
@@ -125,56 +136,67 @@ class DbRecorder:
         self.writers = list(writers) if writers is not None else default_writers()
 
     def save_turn(self, state: TurnState, record: dict[str, Any]) -> None:
+        # prepared Core statements, not ORM objects: the unit of work and building each statement
+        # anew cost more than the writes themselves
+        conversation_id = state["conversation_id"]
+        now = utcnow()
+        c = record["counts"]
+        status = {"needs_human": NEEDS_HUMAN, "resolved": RESOLVED}.get(record["status"], AUTOMATED)
         with Session(self.engine) as session:
-            conv = session.get(Conversation, state["conversation_id"])
-            if conv is None:
+            row = session.execute(_CONVERSATION_TOTALS, {"cid": conversation_id}).first()
+            departments = list((row.departments if row is not None else None) or [])
+            for t in record["tasks"]:
+                departments.extend(d for d in t["departments_tried"] if d not in departments)
+            values = {
+                "departments": departments,
+                "turns": record["seq"],
+                "transfers": (row.transfers if row is not None else 0) + c["customer_transfers"],
+                "status": status,
+                "updated_at": now,
+            }
+            if row is None:
                 customer = state.get("customer") or {}
-                conv = Conversation(
-                    id=state["conversation_id"],
+                values.update(
+                    id=conversation_id,
                     customer_id=customer.get("id"),
                     jurisdiction=state.get("jurisdiction", "EU"),
+                    created_at=now,
                 )
-            departments = list(conv.departments or [])
-            for t in record["tasks"]:
-                for d in t["departments_tried"]:
-                    if d not in departments:
-                        departments.append(d)
-            conv.departments = departments
-            conv.turns = record["seq"]
-            conv.transfers = (conv.transfers or 0) + record["counts"]["customer_transfers"]
-            conv.status = {"needs_human": NEEDS_HUMAN, "resolved": RESOLVED}.get(record["status"], AUTOMATED)
-            conv.updated_at = utcnow()
-            session.add(conv)
-            c = record["counts"]
-            session.add(
-                TurnRecord(
-                    id=record["turn_id"],
-                    conversation_id=state["conversation_id"],
-                    seq=record["seq"],
-                    status=record["status"],
-                    dispatches=c["dispatches"],
-                    reroutes=c["reroutes"],
-                    escalations=c["escalations"],
-                    customer_transfers=c["customer_transfers"],
-                    latency_ms=record["latency_ms"],
-                    trace_id=record.get("trace_id"),
-                    record=record,
-                )
-            )
-            session.add(
-                Message(
-                    conversation_id=conv.id, turn_id=record["turn_id"], role="customer", text=state["message"]
-                )
-            )
+                session.execute(_INSERT_CONVERSATION, values)
+            else:
+                session.execute(_UPDATE_CONVERSATION, {"cid": conversation_id, **values})
+            turn = {
+                "id": record["turn_id"],
+                "conversation_id": conversation_id,
+                "seq": record["seq"],
+                "created_at": now,
+                "status": record["status"],
+                "dispatches": c["dispatches"],
+                "reroutes": c["reroutes"],
+                "escalations": c["escalations"],
+                "customer_transfers": c["customer_transfers"],
+                "latency_ms": record["latency_ms"],
+                "trace_id": record.get("trace_id"),
+                "record": record,
+            }
+            session.execute(_INSERT_TURN, turn)
+            messages = [("customer", state["message"])]
             if state.get("reply"):
-                session.add(
-                    Message(
-                        conversation_id=conv.id,
-                        turn_id=record["turn_id"],
-                        role="assistant",
-                        text=state["reply"],
-                    )
-                )
+                messages.append(("assistant", state["reply"]))
+            session.execute(
+                _INSERT_MESSAGE,
+                [
+                    {
+                        "conversation_id": conversation_id,
+                        "turn_id": record["turn_id"],
+                        "role": role,
+                        "author": "",
+                        "text": text,
+                        "created_at": now,
+                    }
+                    for role, text in messages
+                ],
+            )
             for write in self.writers:
                 write(session, state, record)
             session.commit()
@@ -320,34 +342,39 @@ class Orchestrator:
             )
         customer = self.customer(customer_id) if customer_id else None
         conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
-        with Session(self.reader) as session:
-            existing = session.get(Conversation, conversation_id)
-        if existing is not None and customer is not None and existing.customer_id not in (None, customer.id):
-            raise InputError(
-                f"conversation {conversation_id} belongs to customer {existing.customer_id}, not {customer.id}; "
-                "start a new conversation (omit --conversation)"
-            )
-        if customer is None and existing is not None and existing.customer_id:
-            customer = self.customer(existing.customer_id)
-        juris = (
-            (customer.jurisdiction if customer else None)
-            or (jurisdiction or "").upper()
-            or (existing.jurisdiction if existing else "EU")
-        )
-        payload: dict[str, Any] = {
-            "conversation_id": conversation_id,
-            "message": message,
-            "customer": customer.model_dump(mode="json") if customer else None,
-            "jurisdiction": juris,
-        }
         config = {"configurable": {"thread_id": conversation_id}}
         with self.conversation_lock(conversation_id):
             from orchestrator.takeover import before_turn, is_queued
 
-            # a conversation an operator has taken over is theirs; see orchestrator.takeover. A graph
-            # run pauses for a person only with an entry open, so most turns skip the rest.
-            payload["queued"] = is_queued(self, conversation_id)
-            if payload["queued"]:
+            with Session(self.reader) as session:  # one read for both, no write lock
+                existing = session.get(Conversation, conversation_id)
+                # a conversation an operator has taken over is theirs; see orchestrator.takeover. A
+                # graph run pauses for a person only with an entry open, so most turns skip the rest.
+                queued = is_queued(session, conversation_id)
+            if (
+                existing is not None
+                and customer is not None
+                and existing.customer_id not in (None, customer.id)
+            ):
+                raise InputError(
+                    f"conversation {conversation_id} belongs to customer {existing.customer_id}, "
+                    f"not {customer.id}; start a new conversation (omit --conversation)"
+                )
+            if customer is None and existing is not None and existing.customer_id:
+                customer = self.customer(existing.customer_id)
+            juris = (
+                (customer.jurisdiction if customer else None)
+                or (jurisdiction or "").upper()
+                or (existing.jurisdiction if existing else "EU")
+            )
+            payload: dict[str, Any] = {
+                "conversation_id": conversation_id,
+                "message": message,
+                "customer": customer.model_dump(mode="json") if customer else None,
+                "jurisdiction": juris,
+                "queued": queued,
+            }
+            if queued:
                 routed = before_turn(self, conversation_id, message)
                 if routed is not None:
                     return routed

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Column, Index, text
+from sqlalchemy import JSON, Column, Index, bindparam, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -166,6 +166,13 @@ def _as_utc(value: datetime) -> datetime:
     from policies.audit import as_utc
 
     return as_utc(value)
+
+
+_ENTRIES = TakeoverEntry.__table__  # type: ignore[attr-defined]
+# built once: every turn runs it
+_OPEN_ENTRY_ID = select(_ENTRIES.c.id).where(
+    _ENTRIES.c.conversation_id == bindparam("cid"), _ENTRIES.c.status.in_(OPEN_STATUSES)
+)
 
 
 def open_entry(session: Session, conversation_id: str) -> TakeoverEntry | None:
@@ -538,15 +545,10 @@ def release(orch: Orchestrator, conversation_id: str, *, operator: str | None = 
 # ---------------------------------------------------------------- customer messages during a takeover
 
 
-def is_queued(orch: Orchestrator, conversation_id: str) -> bool:
-    """An operator queue entry is open (read without the write lock: most turns find none)."""
-    stmt = (
-        select(TakeoverEntry.id)
-        .where(TakeoverEntry.conversation_id == conversation_id)
-        .where(col(TakeoverEntry.status).in_(OPEN_STATUSES))
-    )
-    with Session(orch.reader) as session:
-        return session.exec(stmt).first() is not None
+def is_queued(session: Session, conversation_id: str) -> bool:
+    """An operator queue entry is open. Pass a session on the reader engine: most turns find none,
+    and on SQLite the check then takes no write lock."""
+    return session.execute(_OPEN_ENTRY_ID, {"cid": conversation_id}).first() is not None
 
 
 def before_turn(orch: Orchestrator, conversation_id: str, message: str) -> TurnOutcome | None:

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, event, func, insert, or_, update
+from sqlalchemy import JSON, Column, Table, event, func, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -91,7 +91,20 @@ class AuditHead(SQLModel, table=True):
     last_hash: str = GENESIS
 
 
-@event.listens_for(AuditHead.__table__, "after_create")  # type: ignore[attr-defined]
+_RECORD: Table = AuditRecord.__table__  # type: ignore[attr-defined]
+_HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
+# built once (every turn appends): SQLAlchemy reuses their compiled form
+_LOCK_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(last_id=_HEAD.c.last_id)
+    .returning(_HEAD.c.last_id, _HEAD.c.last_hash)
+)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_INSERT_RECORDS = insert(_RECORD)
+
+
+@event.listens_for(_HEAD, "after_create")
 def _seed_head(target: Any, connection: Any, **_: Any) -> None:
     connection.execute(insert(target).values(id=1, last_id=0, last_hash=GENESIS))
 
@@ -167,9 +180,9 @@ def _hash_of(rec: AuditRecord) -> str:
 def _lock_head(session: Session) -> tuple[int, str]:
     """Take the head row's lock inside the caller's transaction; return (last id, last hash)."""
     for _ in range(3):
-        res = session.exec(update(AuditHead).where(col(AuditHead.id) == 1).values(last_id=AuditHead.last_id))
-        if getattr(res, "rowcount", 1):
-            row = session.exec(select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+        # one statement takes the lock and reads the head (SQLite 3.35+ and PostgreSQL have RETURNING)
+        row = session.execute(_LOCK_HEAD).first()
+        if row is not None:
             return int(row[0]), str(row[1])
         count = session.exec(select(func.count()).select_from(AuditRecord)).one()
         if count:
@@ -179,7 +192,7 @@ def _lock_head(session: Session) -> tuple[int, str]:
             )
         try:
             with session.begin_nested():
-                session.exec(insert(AuditHead).values(id=1, last_id=0, last_hash=GENESIS))
+                session.execute(insert(_HEAD).values(id=1, last_id=0, last_hash=GENESIS))
         except IntegrityError:
             continue  # another writer created it first: lock it on the next round
     raise AuditError("could not lock the audit log head row")
@@ -237,6 +250,13 @@ def append_many(
 ) -> list[AuditRecord]:
     """Append several records in order under one lock of the head row (a turn's decisions and
     actions): the same chain as appending them one by one, for one lock and one head update."""
+    return [AuditRecord(**values) for values in write_entries(session, entries, now=now)]
+
+
+def write_entries(
+    session: Session, entries: Iterable[Entry], *, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """append_many without building the model objects: the rows written, as column values."""
     checked = [(e, _checked_payload(e)) for e in entries]  # all valid, or nothing is written
     if not checked:
         return []
@@ -276,9 +296,10 @@ def append_many(
         )
         rows.append(values)
         last_id, last_hash = values["id"], values["hash"]
-    session.exec(insert(AuditRecord), params=rows)
-    session.exec(update(AuditHead).where(col(AuditHead.id) == 1).values(last_id=last_id, last_hash=last_hash))
-    return [AuditRecord(**values) for values in rows]
+    # Core statements on the tables: the ORM's bulk paths cost more than the writes
+    session.execute(_INSERT_RECORDS, rows)
+    session.execute(_MOVE_HEAD, {"last_id": last_id, "last_hash": last_hash})
+    return rows
 
 
 def append_decision(

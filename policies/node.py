@@ -13,6 +13,7 @@ Plan-task markers it writes (plain dicts in the graph state):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -64,6 +66,24 @@ def _consecutive(earlier: list[list[dict[str, Any]]], intents: set[str]) -> tupl
             return count, True
         count += 1
     return count, False
+
+
+@functools.cache
+def _recent_tasks() -> Any:
+    """The tasks of a customer's latest turns, newest first: built once, as it runs every turn
+    (only the tasks of each record, on a plain connection)."""
+    from orchestrator.records import Conversation, TurnRecord
+
+    return (
+        select(TurnRecord.record["tasks"])
+        .join(Conversation, col(Conversation.id) == col(TurnRecord.conversation_id))
+        .where(
+            col(Conversation.customer_id) == bindparam("customer_id"),
+            col(TurnRecord.created_at) >= bindparam("since"),
+        )
+        .order_by(col(TurnRecord.created_at).desc())
+        .limit(bindparam("limit"))
+    )
 
 
 _FACTS_KEPT = 1024  # plan facts kept per turn for the action guard and the outcome check
@@ -118,6 +138,7 @@ class PolicyNode:
         self.engine = engine
         self.plugins = plugins
         self.db = db
+        self._reader = reader(db) if db is not None else None  # no write lock for a read (SQLite)
         self._turns: OrderedDict[str, _TurnMemo] = OrderedDict()
         self._turns_lock = threading.Lock()
 
@@ -535,20 +556,14 @@ class PolicyNode:
         return _consecutive(earlier, intents)[0]
 
     def _customer_turns(self, customer_id: str, limit: int) -> list[list[dict[str, Any]]]:
-        from orchestrator.records import Conversation, TurnRecord, utcnow
+        from orchestrator.records import utcnow
 
-        assert self.db is not None
-        since = utcnow() - REPEAT_WINDOW
-        # only the tasks of each record, on a plain connection: this runs on every turn
-        stmt = (
-            select(TurnRecord.record["tasks"])
-            .join(Conversation, col(Conversation.id) == col(TurnRecord.conversation_id))
-            .where(Conversation.customer_id == customer_id, col(TurnRecord.created_at) >= since)
-            .order_by(col(TurnRecord.created_at).desc())
-            .limit(limit)
-        )
-        with reader(self.db).connect() as conn:  # no write lock for a read (SQLite)
-            rows = conn.execute(stmt).all()
+        assert self._reader is not None
+        with self._reader.connect() as conn:
+            rows = conn.execute(
+                _recent_tasks(),
+                {"customer_id": customer_id, "since": utcnow() - REPEAT_WINDOW, "limit": limit},
+            ).all()
         return [list(r[0] or []) for r in rows]
 
     # ------------------------------------------------------------ per-turn facts

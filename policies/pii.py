@@ -10,6 +10,7 @@ returns at once: most chat messages never reach a regular expression.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -289,6 +290,22 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[_Span]], bool], ...] = (
 
 def find_pii(text: str) -> list[PiiMatch]:
     """Every personal-data match in `text`, in order, never overlapping."""
+    if len(text) <= _CACHED_CHARS:
+        return list(_find_short(text))
+    return _find(text)
+
+
+# Every turn masks many short strings that repeat (ids, amounts, rule texts): their matches are
+# kept, in this process only and for a bounded number of strings.
+_CACHED_CHARS = 160
+
+
+@functools.lru_cache(maxsize=4096)
+def _find_short(text: str) -> tuple[PiiMatch, ...]:
+    return tuple(_find(text))
+
+
+def _find(text: str) -> list[PiiMatch]:
     has_at = "@" in text
     has_digit = _HAS_DIGIT.search(text) is not None
     if not has_at and not has_digit:

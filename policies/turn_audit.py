@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from policies.audit import Entry, ErasureReport, append_many, apply_erasure
+from policies.audit import Entry, ErasureReport, apply_erasure, write_entries
 from policies.pii import mask_data
 from policies.transcript_erasure import erase_transcripts
 
@@ -103,7 +103,7 @@ def audit_turn(session: Session, state: Mapping[str, Any], record: Mapping[str, 
                 },
             )
     # one lock of the chain's head for the whole turn
-    append_many(session, entries)
+    write_entries(session, entries)
     _flag_for_compliance(session, state, policy, customer_id)
     return report
 

@@ -9,6 +9,7 @@ how third-party departments (insurance claims, say) are recognised.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -66,7 +67,10 @@ def _terms(text: str) -> list[str]:
 class _Index:
     idf: dict[str, float]
     unknown_idf: float
-    examples: tuple[tuple[str, dict[str, float]], ...]  # (department, unit vector)
+    departments: tuple[str, ...]  # the department of each example
+    # term -> ((example number, weight), ...): a text's similarity touches only the examples
+    # that share a term with it, not all of them
+    postings: dict[str, tuple[tuple[int, float], ...]]
 
     def vector(self, text: str) -> dict[str, float]:
         tf = Counter(_terms(text))
@@ -92,19 +96,31 @@ def _index() -> _Index:
     df = Counter(t for _, ts in docs for t in set(ts))
     n = len(docs)
     idf = {t: math.log((n + 1) / (c + 1)) + 1 for t, c in df.items()}
-    index = _Index(idf=idf, unknown_idf=math.log(n + 1) + 1, examples=())
-    vectors = tuple((dep, index.vector(" ".join(ts))) for dep, ts in docs)
-    return _Index(idf=idf, unknown_idf=index.unknown_idf, examples=vectors)
+    index = _Index(idf=idf, unknown_idf=math.log(n + 1) + 1, departments=(), postings={})
+    postings: dict[str, list[tuple[int, float]]] = {}
+    for i, (_dep, ts) in enumerate(docs):
+        for t, x in index.vector(" ".join(ts)).items():
+            postings.setdefault(t, []).append((i, x))
+    return _Index(
+        idf=idf,
+        unknown_idf=index.unknown_idf,
+        departments=tuple(dep for dep, _ in docs),
+        postings={t: tuple(p) for t, p in postings.items()},
+    )
 
 
 def similarity(text: str) -> dict[str, float]:
     """How much `text` reads like each built-in department's examples, 0 to 1."""
     index = _index()
-    v = index.vector(text)
+    dots: dict[int, float] = {}
+    for t, x in index.vector(text).items():
+        for i, y in index.postings.get(t, ()):
+            dots[i] = dots.get(i, 0.0) + x * y
     sims: dict[str, list[float]] = {dep: [] for dep in BUILTIN}
-    for dep, example in index.examples:
-        sims[dep].append(sum(x * example.get(t, 0.0) for t, x in v.items()))
-    return {dep: sum(sorted(s, reverse=True)[:NEAREST]) / NEAREST for dep, s in sims.items()}
+    for i, dot in dots.items():
+        sims[index.departments[i]].append(dot)
+    # examples sharing no term score 0, which only matters when fewer than NEAREST share one
+    return {dep: sum(heapq.nlargest(NEAREST, s)) / NEAREST for dep, s in sims.items()}
 
 
 @dataclass(frozen=True)
