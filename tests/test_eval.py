@@ -551,6 +551,17 @@ def test_eval_kb_on_tau2_sample(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "recall@10" in out.read_text(encoding="utf-8")
 
 
+@needs_tau2
+def test_eval_kb_prior_half_comes_from_the_other_half_only(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["eval", "kb", "--docs", str(TAU2 / "documents.json"), "--tasks", str(TAU2 / "tasks.json")]
+    report = cli_json(capsys, *base, "--half", "odd", "--prior-half", "even", "--limit", "8")
+    assert report["tasks"] == 8 and report["prior_tasks"] >= 40  # every even task feeds the prior
+    for bad in (["--prior-half", "even"], ["--half", "even", "--prior-half", "even"]):
+        code, out, err = cli(capsys, *base, *bad)
+        assert code == 2 and out == ""
+        assert "--prior-half even needs --half odd" in err
+
+
 def test_kb_tasks_split_into_even_and_odd_positions_of_the_file(tmp_path: Path) -> None:
     from orchestrator.eval.kb import read_tasks
 

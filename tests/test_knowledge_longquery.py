@@ -99,3 +99,43 @@ def test_ranking_still_works_without_the_embedding_model(
     monkeypatch.setattr(longquery, "_embedding_failed", False)
     assert store.search(STORY, k=1)[0].id == "KB-CARD-CASHBACK"
     assert longquery._embedding_failed  # said once, then not retried on every query
+
+
+def test_usage_prior_is_a_damped_share_of_the_most_needed_article() -> None:
+    prior = longquery.usage_prior({"A": 4, "B": 1, "C": 0})
+    assert prior == {"A": 1.0, "B": 0.5}
+    assert longquery.usage_prior({}) == {} and longquery.usage_prior({"A": 0}) == {}
+
+
+def test_an_article_prior_lifts_what_past_cases_needed_only_inside_its_block(store: KnowledgeStore) -> None:
+    plain = [h.id for h in store.search(STORY, k=5)]
+    assert plain[0] == "KB-CARD-CASHBACK" and "KB-CARD-FEES" in plain[1:]
+    last = plain[-1]
+    with longquery.article_prior({last: 1.0}):
+        lifted = [h.id for h in store.search(STORY, k=5)]
+        assert lifted.index(last) < plain.index(last)
+        # a short query keeps plain BM25: the prior is for whole case descriptions
+        assert store.search("how much cash back does the rewards card pay", k=1)[0].id == "KB-CARD-CASHBACK"
+    assert [h.id for h in store.search(STORY, k=5)] == plain
+    with longquery.article_prior({}):
+        assert [h.id for h in store.search(STORY, k=5)] == plain
+
+
+def test_kb_eval_takes_its_prior_from_other_tasks_only(tmp_path: Path) -> None:
+    import json
+
+    from orchestrator.errors import InputError
+    from orchestrator.eval.kb import evaluate_kb, format_kb, needed_counts
+
+    docs = tmp_path / "documents.json"
+    docs.write_text(json.dumps([{"id": i, "title": t, "content": b} for i, _, t, b in ARTICLES]))
+    scored = [("t1", STORY, ["KB-TRAVEL"])]
+    past = [("p1", "abroad", ["KB-TRAVEL", "KB-SAVINGS"]), ("p2", "abroad again", ["KB-TRAVEL"])]
+    assert needed_counts(past) == {"KB-TRAVEL": 2, "KB-SAVINGS": 1}
+    without = evaluate_kb(docs, scored)
+    with_prior = evaluate_kb(docs, scored, prior_tasks=past)
+    assert without["prior_tasks"] == 0 and with_prior["prior_tasks"] == 2
+    assert with_prior["mrr@10"] > without["mrr@10"] > 0
+    assert "usage prior from the articles 2 other tasks needed" in format_kb(with_prior)
+    with pytest.raises(InputError, match="other half"):
+        evaluate_kb(docs, scored, prior_tasks=[*past, scored[0]])

@@ -112,6 +112,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("even", "odd"),
         help="only the tasks at even (0, 2, ...) or odd positions of the file: tune on one, check on the other",
     )
+    kb.add_argument(
+        "--prior-half",
+        choices=("even", "odd"),
+        help="rank long queries with a usage prior from the articles the other half's tasks needed "
+        "(what a log of past cases gives); needs --half set to the other half",
+    )
     _output_args(kb)
     kb.set_defaults(func=run_kb)
 
@@ -269,9 +275,21 @@ def run_kb(args: argparse.Namespace) -> int:
     docs = Path(args.docs)
     if not docs.exists():
         raise InputError(f"{docs}: no such file or folder of articles")
+    if args.prior_half is not None and args.half in (None, args.prior_half):
+        other = "odd" if args.prior_half == "even" else "even"
+        raise InputError(
+            f"--prior-half {args.prior_half} needs --half {other}: the tasks scored must not feed the prior"
+        )
     tasks = read_tasks(Path(args.tasks), args.query_field, args.gold_field, limit=args.limit, half=args.half)
+    prior_tasks = (
+        read_tasks(Path(args.tasks), args.query_field, args.gold_field, half=args.prior_half)
+        if args.prior_half is not None
+        else []
+    )
     with progress(len(tasks), "knowledge queries") as advance:
-        report = evaluate_kb(docs, tasks, query_field=args.query_field, advance=advance)
+        report = evaluate_kb(
+            docs, tasks, query_field=args.query_field, advance=advance, prior_tasks=prior_tasks
+        )
     return _finish(report, args, format_kb(report))
 
 

@@ -5,6 +5,10 @@ query is searched with the store's default ranking, and the ranked ids are
 scored against the gold ids: recall@5, recall@10 (share of a query's gold
 articles in its first k hits, averaged over queries) and MRR@10 (mean of
 1/rank of the first gold article within the first 10; 0 when none is).
+
+With `prior_tasks` (other tasks, e.g. the tuning half), the articles those tasks
+needed become a usage prior for the searches (knowledge.longquery.article_prior):
+what a log of past cases would give. The scored tasks must not be among them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -94,17 +99,32 @@ def score(ranked: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
     }
 
 
+def needed_counts(tasks: Sequence[tuple[str, str, list[str]]]) -> Counter[str]:
+    """How many of `tasks` need each article."""
+    return Counter(g for _, _, gold in tasks for g in set(gold))
+
+
 def evaluate_kb(
     docs: Path,
     tasks: list[tuple[str, str, list[str]]],
     *,
     query_field: str = "user_scenario.instructions",
     advance: Advance | None = None,
+    prior_tasks: Sequence[tuple[str, str, list[str]]] = (),
 ) -> dict[str, Any]:
     """Load `docs` into a fresh store, search every task's query (see `read_tasks`), score the rankings."""
     from orchestrator.db import create_schema, make_engine
     from orchestrator.knowledge.loader import KnowledgeFileError, load_path
+    from orchestrator.knowledge.longquery import article_prior, usage_prior
     from orchestrator.knowledge.store import KnowledgeStore
+
+    shared = {t[0] for t in tasks} & {t[0] for t in prior_tasks}
+    if shared:
+        raise InputError(
+            f"{len(shared)} scored task(s) also feed the usage prior (e.g. {sorted(shared)[0]}); "
+            "take the prior from the other half"
+        )
+    prior = usage_prior(needed_counts(prior_tasks))
 
     with tempfile.TemporaryDirectory(prefix="crossdesk-eval-kb-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'kb.db'}")
@@ -123,7 +143,8 @@ def evaluate_kb(
             latencies = []
             for ident, query, gold in tasks:
                 t = time.perf_counter()
-                hits = store.search(query, k=DEPTH)
+                with article_prior(prior):
+                    hits = store.search(query, k=DEPTH)
                 latencies.append((time.perf_counter() - t) * 1000)
                 s = score([h.id for h in hits], gold)
                 per_task.append({"task": ident, "gold": len(gold), **{k: round(v, 4) for k, v in s.items()}})
@@ -137,6 +158,7 @@ def evaluate_kb(
         "articles": loaded.loaded,
         "tasks": n,
         "query_field": query_field,
+        "prior_tasks": len(prior_tasks),
         "recall@5": round(sum(t["recall@5"] for t in per_task) / n, 4),
         "recall@10": round(sum(t["recall@10"] for t in per_task) / n, 4),
         "mrr@10": round(sum(t["rr"] for t in per_task) / n, 4),
@@ -155,6 +177,11 @@ def format_kb(report: dict[str, Any]) -> str:
     lines = [
         f"knowledge retrieval: {report['tasks']} queries over {report['articles']} articles "
         f"(query: {report['query_field']})",
+        *(
+            [f"  with a usage prior from the articles {report['prior_tasks']} other tasks needed"]
+            if report.get("prior_tasks")
+            else []
+        ),
         f"  recall@5 {report['recall@5']:.3f}   recall@10 {report['recall@10']:.3f}   MRR@10 {report['mrr@10']:.3f}",
         f"  search p50 {report['search_ms']['p50']} ms, max {report['search_ms']['max']} ms; "
         f"load {report['load_seconds']} s",

@@ -13,16 +13,23 @@ says what it is about. For those, three views of the candidates are fused:
 
 Measured on the tau2 banking knowledge base (docs/benchmarks.md): MRR 0.63 -> 0.70.
 Only the SQLite FTS5 index takes phrase queries; other back ends keep plain BM25.
+
+A caller that knows which articles past cases needed (see `usage_prior`) can add that
+prior for the searches it makes (`article_prior`): a case's text names its goal, not the
+look-up procedures and product sheets the agent ends up needing, and those repeat.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,10 +49,35 @@ MAX_PHRASES = 32
 RRF_K = 10  # small: the first few hits of a sentence count, its long tail does not
 SENTENCE_WEIGHT = 0.5
 EMBEDDING_WEIGHT = 0.5
+PRIOR_WEIGHT = 0.7  # on the fused score rescaled to 0..1; chosen within the tuning half (docs/benchmarks.md)
 EMBED_CHARS = 4000  # of an article; the embedding is a mean, more text only dilutes it
 _CACHE_SIZE = 20_000  # article vectors kept (256 floats each: about 20 MB)
 
 _SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+# set per caller (a request, an evaluation run), not per store: the store is shared
+_prior: ContextVar[Mapping[str, float] | None] = ContextVar("crossdesk_article_prior", default=None)
+
+
+def usage_prior(counts: Mapping[str, float]) -> dict[str, float]:
+    """Article id -> prior in 0..1 from how many past cases needed each article.
+
+    The square root keeps an article needed by a few cases in reach of one needed by most.
+    """
+    top = max(counts.values(), default=0)
+    if top <= 0:
+        return {}
+    return {article: math.sqrt(n / top) for article, n in counts.items() if n > 0}
+
+
+@contextmanager
+def article_prior(prior: Mapping[str, float] | None) -> Iterator[None]:
+    """Within the block, long-query searches add PRIOR_WEIGHT x prior[id] to their candidates' scores."""
+    token = _prior.set(prior or None)
+    try:
+        yield
+    finally:
+        _prior.reset(token)
 
 
 def distinct_terms(text: str) -> int:
@@ -165,5 +197,8 @@ def search_long(query: str, terms: list[str], search: Search, k: int) -> list[Fo
     sims = _similarities(query, found)
     if sims is not None:
         score = score + EMBEDDING_WEIGHT * _minmax(sims)
+    prior = _prior.get()
+    if prior:
+        score = _minmax(score) + PRIOR_WEIGHT * np.array([prior.get(row[0], 0.0) for row in found])
     order = sorted(range(len(found)), key=lambda i: (-score[i], found[i][0]))[:k]
     return [(*found[i][:4], round(float(score[i]), 6)) for i in order]
