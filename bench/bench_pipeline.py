@@ -47,9 +47,11 @@ AGE_SQL = "UPDATE cd_turn SET created_at = datetime(created_at, '-31 days')"
 
 def _orchestrator(home: Path) -> Any:
     from orchestrator.config import Settings
-    from orchestrator.runtime import Orchestrator
+    from orchestrator.runtime import Orchestrator, freeze_startup_heap
 
-    return Orchestrator(Settings(home=home, extra={"telemetry": {"exporters": ["local"]}}))
+    orch = Orchestrator(Settings(home=home, extra={"telemetry": {"exporters": ["local"]}}))
+    freeze_startup_heap()  # as `crossdesk worker` and `crossdesk serve` do after start-up
+    return orch
 
 
 def _age(db: Path) -> None:

@@ -26,7 +26,7 @@ def _work(args: argparse.Namespace) -> int:
     import logging
 
     from orchestrator.config import ConfigError, load_settings
-    from orchestrator.runtime import Orchestrator
+    from orchestrator.runtime import Orchestrator, freeze_startup_heap
     from orchestrator.service.app import check_database_url
     from orchestrator.service.config import load_service_settings
     from orchestrator.service.worker import Worker
@@ -38,6 +38,7 @@ def _work(args: argparse.Namespace) -> int:
     svc = load_service_settings(settings, mode="broker")
     check_database_url(settings.database_url)
     orch = Orchestrator(settings)
+    freeze_startup_heap()
     try:
         worker = Worker(orch, svc, name=args.name, threads=args.threads)
         worker.install_signals()

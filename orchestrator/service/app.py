@@ -85,7 +85,7 @@ class Service:
         if orch is None:
             from sqlalchemy.exc import OperationalError
 
-            from orchestrator.runtime import Orchestrator
+            from orchestrator.runtime import Orchestrator, freeze_startup_heap
 
             try:
                 orch = Orchestrator(settings)
@@ -94,6 +94,7 @@ class Service:
                     f"cannot open the database {settings.database_url.split('@')[-1]}: {exc.orig}; "
                     "check CROSSDESK_DB_URL and that the server runs"
                 ) from exc
+            freeze_startup_heap()  # a server lives long: keep start-up objects out of full collections
         self.orch = orch
         self.engine = orch.engine
         self.runner = req.TurnRunner(orch, f"api-{worker_name()}")
