@@ -131,3 +131,62 @@ def test_an_imperative_after_and_starts_a_new_request_after_a_full_first_one() -
     spans = split("Please delete my personal data and cancel my subscription")
     assert [s.text for s in spans] == ["Please delete my personal data", "cancel my subscription"]
     assert spans[1].soft and spans[1].comma  # merged back unless it is clearly a different problem
+
+
+def test_the_last_line_of_a_message_is_a_new_line_not_a_sentence_of_the_line_before() -> None:
+    text = "Can I change money into another currency?\nMy card is gone, I think it was stolen"
+    spans = split(text, attach_pointing_back=False)
+    assert [s.text for s in spans] == [
+        "Can I change money into another currency?",
+        "My card is gone, I think it was stolen",
+    ]
+    assert not spans[1].sentence
+
+
+def test_a_line_pointing_back_is_a_soft_cut_but_not_a_bare_comma() -> None:
+    spans = split(
+        "Where do I activate my new card?\nI did not make this payment.", attach_pointing_back=False
+    )
+    assert [s.text for s in spans] == ["Where do I activate my new card?", "I did not make this payment."]
+    assert spans[1].soft and not spans[1].comma  # another department's problem on a new line stays split
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "If I am abroad, how do I change my PIN?",
+        "When I tried to pay online, my card was declined",
+        "Until the new card comes, can I use a virtual one?",
+    ],
+)
+def test_a_leading_condition_or_scene_is_not_cut_at_its_comma(message: str) -> None:
+    assert texts(message) == [message]
+
+
+def test_any_and_may_join_two_problems_as_a_weak_cut() -> None:
+    spans = split("Do I need to verify my identity every time and contactless isn't working for me")
+    assert [s.text for s in spans] == [
+        "Do I need to verify my identity every time",
+        "contactless isn't working for me",
+    ]
+    assert spans[1].soft and not spans[1].comma
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I paid with my card in a shop and was charged an extra fee",
+        "I tried to send money to my brother and it was declined",
+        "I was at the cash machine today and withdrew less than I asked",
+    ],
+)
+def test_and_going_on_with_the_same_subject_is_not_a_cut(message: str) -> None:
+    assert texts(message) == [message]
+
+
+def test_a_short_fragment_opening_a_line_goes_with_the_rest_of_its_line() -> None:
+    text = "How do I get a virtual card?\nHelp me. There is a direct debit I never set up."
+    assert texts(text) == [
+        "How do I get a virtual card?",
+        "Help me. There is a direct debit I never set up.",
+    ]

@@ -49,7 +49,7 @@ SOFT_MERGE_INTENT_P = 0.6
 COMMA_SPLIT_CONFIDENCE = 0.9
 # two sentences of one line without "also"/"plus" between them stay two tasks of two departments
 # only when both are routed this confidently ("I am 17. Can I open an account?" is one request)
-SENTENCE_SPLIT_CONFIDENCE = 0.6
+SENTENCE_SPLIT_CONFIDENCE = 0.8
 
 
 @dataclass
@@ -313,8 +313,11 @@ class Decomposer:
                     )
                 ):
                     # a bare-comma cut that did not reveal a second problem: undo it
-                    if last.kind == "unclear" and piece.kind == "task":
-                        last.kind, last.department, last.intent = "task", piece.department, piece.intent
+                    if (last.kind == "unclear" and piece.kind == "task") or (
+                        last.kind == piece.kind == "unclear" and piece.confidence > last.confidence
+                    ):
+                        # the best guess of two unsure halves is the surer half's
+                        last.kind, last.department, last.intent = piece.kind, piece.department, piece.intent
                         last.alternatives = piece.alternatives
                     last.end = piece.end
                     last.confidence = max(last.confidence, piece.confidence)

@@ -62,6 +62,12 @@ _REQUEST_VERBS_EN = (
 )
 # "... and is there a fee?": a question word after "and" may open a question of its own
 _QUESTION_EN = r"is|are|am|do|does|did|will|would|should|has|have|which|who|whose|may|might|must"
+# after "and" these go on with the same subject ("I paid and was charged a fee"): no new request
+_CONTINUES_EN = (
+    r"it|it's|its|they|them|was|were|got|get|never|again|then|now|still|yet|even|think|thought|noticed|"
+    r"saw|want|wanted|need|needed|tried|didn't|doesn't|don't|can't|couldn't|won't|wasn't|haven't|hasn't|had|"
+    r"withdrew|took|made|went|paid|sent|bought|gave|came|did|\w+ed"
+)
 _SUBJECT_ES = r"mi|mis|me|yo|el|la|los|las|no|también|quiero|necesito|tengo|hay|ahora|cómo|como|qué|por"
 # cut points inside one sentence; group "strong" marks a marker that signals a new problem by itself
 _CLAUSE_RE = re.compile(
@@ -90,7 +96,20 @@ _CLAUSE_RE = re.compile(
     r")"
     r"|(?P<question>"
     rf",?\s+and\s+(?=(?:{_QUESTION_EN})\b)"
+    r")"
+    # any other "and" may join two problems ("... and contactless isn't working"); like a weak cut it
+    # is merged back unless the other side is another department's problem
+    r"|(?P<anyand>"
+    rf",?\s+and\s+(?!(?:{_CONTINUES_EN})\b)"
     r")",
+    re.IGNORECASE,
+)
+
+# a clause opening with one of these before its first comma is the condition or the scene of
+# what follows, not a request of its own
+_SUBORDINATE_RE = re.compile(
+    r"\s*(?:if|when|whenever|since|because|as|although|though|even\s+though|while|whilst|once|after"
+    r"|before|unless|until|in\s+case|in\s+terms\s+of)\b[^,;]*$",
     re.IGNORECASE,
 )
 
@@ -162,6 +181,8 @@ def sentences(text: str, after_line_break: set[int] | None = None) -> list[tuple
     span = _trim(text, start, len(text))
     if span:
         out.append(span)
+        if line_break and after_line_break is not None:
+            after_line_break.add(span[0])
     return out
 
 
@@ -189,6 +210,8 @@ def _clauses(
         need_after = max(min_words, MIN_WORDS_WEAK) if m.group("verb") is not None else need
         if m.group("verb") is not None and _ANAPHORA_RE.search(text, seg_start, m.start()):
             continue  # "block it and send me a new card" acts on one thing: one request
+        if m.group("soft") is not None and _SUBORDINATE_RE.match(text, seg_start, m.start()):
+            continue  # "if I am abroad, how do I ...?": the clause sets the scene for the question after it
         if not (
             _enough_words_before(text, seg_start, m.start(), need)
             and _enough_words(text, m.end(), end, need_after)
@@ -204,7 +227,9 @@ def _clauses(
             strong_starts.add(seg_start)
         if m.group("soft") is not None and bare_comma_starts is not None:
             bare_comma_starts.add(seg_start)
-        if m.group("strong") is None and m.group("weak") is None and comma_starts is not None:
+        # a bare comma or an imperative after "and" stays cut only for an unmistakable new problem;
+        # after "and" a question word or another word is a weak cut (merged back unless another department's)
+        if (m.group("soft") is not None or m.group("verb") is not None) and comma_starts is not None:
             comma_starts.add(seg_start)
     last = _trim(text, seg_start, end)
     if last:
@@ -212,15 +237,19 @@ def _clauses(
     return out
 
 
-def _attach_short(text: str, spans: list[tuple[int, int]], min_words: int) -> list[tuple[int, int]]:
+def _attach_short(
+    text: str, spans: list[tuple[int, int]], min_words: int, line_starts: frozenset[int] = frozenset()
+) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     carry: tuple[int, float] | None = None  # leading short fragments waiting for a span: (start, words)
-    for s, e in spans:
+    for k, (s, e) in enumerate(spans):
         n = word_count(text, s, min(e, s + _WINDOW), limit=min_words)
         if carry is not None:
             s, n = carry[0], n + carry[1]
         if n < min_words:
-            if out:
+            # "Help me." opening a line belongs to the rest of its line, not to the line before
+            opens_line = s in line_starts and k + 1 < len(spans) and spans[k + 1][0] not in line_starts
+            if out and not opens_line:
                 out[-1] = (out[-1][0], e)
             else:
                 carry = (s, n)
@@ -240,7 +269,7 @@ MAX_ANAPHORA_WORDS = 10
 # ...unless it opens with a marker of a new problem ("On top of that, Apple Pay won't add my card")
 _NEW_PROBLEM_RE = re.compile(
     r"\s*(?:also|plus|on\s+top\s+of|besides|another|apart\s+from|in\s+addition|separately|additionally"
-    r"|oh\s+and|and\s+also|además|también|aparte|还有|另外|此外)",
+    r"|oh\s+and|and\s+also|before\s+that|after\s+that|además|también|aparte|还有|另外|此外)",
     re.IGNORECASE,
 )
 
@@ -310,11 +339,17 @@ def split(
     # sentences after the first on the same line
     same_line = {s for s in sentence_starts[1:] if s not in line_starts}
     parts = _attach_anaphora(
-        text, _attach_short(text, parts, min_words), strong_starts, marked, bare_comma_starts, same_line
+        text,
+        _attach_short(text, parts, min_words, frozenset(line_starts)),
+        strong_starts,
+        marked,
+        bare_comma_starts,
+        same_line,
     )
     if marked:
         soft_starts |= marked
-        comma_starts |= marked
+        # a new line is a stronger cut than a comma: another department's problem there stays split
+        comma_starts |= marked - line_starts
     if len(parts) > max_spans:
         parts = parts[: max_spans - 1] + [(parts[max_spans - 1][0], parts[-1][1])]
     # sentences after the first on the same line that open with no marker of a new problem
