@@ -8,12 +8,26 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
+from orchestrator.writequeue import queue_for
+
 _READONLY = "crossdesk_readonly"
+_QUEUED = "crossdesk_write_queue"  # in a connection's info while it holds its database's write queue
 
 
 def reader(engine: Engine) -> Engine:
     """The same engine for read-only work: on SQLite its transactions take no write lock."""
     return engine.execution_options(**{_READONLY: True})
+
+
+def _end_queued(dbapi_conn: Any, info: dict[str, Any]) -> None:
+    queue = info.pop(_QUEUED, None)
+    if queue is None:
+        return
+    try:
+        if dbapi_conn.in_transaction:
+            dbapi_conn.execute("ROLLBACK")
+    finally:
+        queue.release()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -37,15 +51,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        queue = queue_for(path) if path and path != ":memory:" else None
+
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front: concurrent writers then wait (busy_timeout)
-            # instead of failing with SQLITE_BUSY when a read turns into a write. Read-only work
-            # goes through `reader(engine)` and takes no lock.
+            # IMMEDIATE takes the write lock up front: concurrent writers then wait instead of
+            # failing with SQLITE_BUSY when a read turns into a write. They wait in our queue
+            # (orchestrator.writequeue), not in SQLite's sleeping busy handler. Read-only work goes
+            # through `reader(engine)` and takes no lock.
             if conn.get_execution_options().get(_READONLY):
                 conn.exec_driver_sql("BEGIN")
-            else:
+                return
+            if queue is None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            queue.acquire()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                queue.release()
+                raise
+            conn.info[_QUEUED] = queue
+
+        @event.listens_for(engine, "commit")
+        def _commit(conn: Any) -> None:
+            # SQLAlchemy's own commit comes after this event: commit here, so the queue is
+            # released when the data is in, then its commit finds nothing left to do. A failed
+            # COMMIT keeps the lock until the rollback that follows it.
+            queue = conn.info.get(_QUEUED)
+            if queue is not None:
+                conn.connection.dbapi_connection.execute("COMMIT")
+                del conn.info[_QUEUED]
+                queue.release()
+
+        @event.listens_for(engine, "rollback")
+        def _rollback(conn: Any) -> None:
+            _end_queued(conn.connection.dbapi_connection, conn.info)
+
+        @event.listens_for(engine.pool, "checkin")
+        def _checkin(dbapi_conn: Any, record: Any) -> None:
+            # a connection given back with its transaction still open (it was dropped) ends it here
+            if dbapi_conn is not None:
+                _end_queued(dbapi_conn, record.info)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -136,6 +136,29 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def _queued_saver(saver_class: Any, conn: sqlite3.Connection, path: str) -> Any:
+    """A SqliteSaver whose saves queue with the application's other writers of the same database
+    (orchestrator.writequeue) instead of waiting in SQLite's busy handler."""
+    from orchestrator.writequeue import queue_for
+
+    queue = queue_for(path)
+
+    class QueuedSqliteSaver(saver_class):
+        def put(self, *args: Any, **kwargs: Any) -> Any:
+            with queue.held():
+                return super().put(*args, **kwargs)
+
+        def put_writes(self, *args: Any, **kwargs: Any) -> Any:
+            with queue.held():
+                return super().put_writes(*args, **kwargs)
+
+        def delete_thread(self, *args: Any, **kwargs: Any) -> Any:
+            with queue.held():
+                return super().delete_thread(*args, **kwargs)
+
+    return QueuedSqliteSaver(conn)
+
+
 class DbRecorder:
     """Writes the turn record, updates the conversation row and runs the `writers` (audit log,
     operator queue) in one transaction: all of it is saved, or none."""
@@ -306,7 +329,7 @@ class Orchestrator:
             # process and skips an fsync per checkpoint write, which was most of a turn's latency
             conn.execute("PRAGMA synchronous=NORMAL")
             self._checkpoint_conn = conn
-            return SqliteSaver(conn)
+            return _queued_saver(SqliteSaver, conn, path)
         from orchestrator.pgsql import is_postgres, postgres_checkpointer
 
         if is_postgres(self.settings.database_url):
