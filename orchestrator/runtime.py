@@ -341,11 +341,10 @@ class Orchestrator:
         )
 
     def customer(self, customer_id: str) -> CustomerView:
-        from orchestrator.backend.queries import customer_view, get_customer
+        from orchestrator.backend.queries import find_customer_view
 
         with Session(self.reader) as session:
-            row = get_customer(session, customer_id.strip())
-            view = customer_view(row) if row is not None else None
+            view = find_customer_view(session, customer_id.strip())
         if view is None:
             raise NotFoundError(
                 f"customer {customer_id!r} not found; `crossdesk demo customers` lists the demo customers "

@@ -105,15 +105,22 @@ def test_audit_chain_stays_gapless_under_concurrent_appends(engine: Engine) -> N
 
 
 def test_demo_backend_seeds_and_reads(engine: Engine) -> None:
-    from sqlmodel import Session
+    from sqlmodel import Session, select
 
-    from orchestrator.backend.queries import customer_view, get_customer
+    from orchestrator.backend.models import Customer
+    from orchestrator.backend.queries import customer_view, find_customer_view, get_customer
     from orchestrator.backend.seed import seed_demo
 
     seed_demo(engine)
     with Session(engine) as session:
         view = customer_view(get_customer(session, "C1001"))
-    assert view is not None and view.id == "C1001"
+        assert view is not None and view.id == "C1001"
+        # the turn's column-only read gives the same view as the model, for every demo customer
+        customers = session.exec(select(Customer)).all()
+        assert any(c.vulnerabilities() for c in customers)
+        for customer in customers:
+            assert find_customer_view(session, customer.id) == customer_view(customer)
+        assert find_customer_view(session, "C0000") is None
 
 
 def test_span_store_round_trips_on_either_database(engine: Engine) -> None:

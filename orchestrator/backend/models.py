@@ -43,6 +43,11 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
+def split_vulnerabilities(text: str) -> tuple[str, ...]:
+    """The kinds in a stored comma list ("bereavement,low_digital_literacy")."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "bk_customer"
 
@@ -64,7 +69,7 @@ class Customer(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
     def vulnerabilities(self) -> tuple[str, ...]:
-        return tuple(v.strip() for v in self.vulnerability.split(",") if v.strip())
+        return split_vulnerabilities(self.vulnerability)
 
 
 class Account(SQLModel, table=True):

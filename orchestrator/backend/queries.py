@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from orchestrator.backend.models import (
@@ -17,6 +19,7 @@ from orchestrator.backend.models import (
     Subscription,
     Ticket,
     Transaction,
+    split_vulnerabilities,
 )
 from plugins.contracts import CustomerView
 
@@ -41,6 +44,24 @@ def customer_view(customer: Customer) -> CustomerView:
         servicemember=customer.servicemember,
         language=customer.language,
     )
+
+
+_VIEW_COLUMNS = ("id", "name", "jurisdiction", "age_band", "risk_profile", "servicemember", "language")
+_CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
+# built once: every turn of a signed-in customer runs it
+_VIEW_ROW = sa_select(*(_CUSTOMERS.c[name] for name in _VIEW_COLUMNS), _CUSTOMERS.c.vulnerability).where(
+    _CUSTOMERS.c.id == bindparam("customer_id")
+)
+
+
+def find_customer_view(session: Session, customer_id: str) -> CustomerView | None:
+    """`customer_view` of the customer `customer_id`, or None; reads only the columns the view
+    shows, without loading the whole model."""
+    row = session.execute(_VIEW_ROW, {"customer_id": customer_id}).first()
+    if row is None:
+        return None
+    values = dict(zip(_VIEW_COLUMNS, row, strict=False))
+    return CustomerView(**values, vulnerability=split_vulnerabilities(row.vulnerability))
 
 
 def accounts(session: Session, customer_id: str) -> list[Account]:

@@ -132,15 +132,14 @@ def _facts_from_text(args: argparse.Namespace, text: str) -> tuple[Any, Any, Any
 def _customer(settings: Any, customer_id: str) -> Any:
     from sqlmodel import Session
 
-    from orchestrator.backend.queries import customer_view, get_customer
+    from orchestrator.backend.queries import find_customer_view
     from orchestrator.db import create_schema, make_engine
     from orchestrator.errors import NotFoundError
 
     engine = make_engine(settings.database_url)
     create_schema(engine)
     with Session(engine) as session:
-        row = get_customer(session, customer_id.strip())
-        view = customer_view(row) if row is not None else None
+        view = find_customer_view(session, customer_id.strip())
     if view is None:
         raise NotFoundError(
             f"customer {customer_id!r} not found; `crossdesk demo customers` lists the demo customers "

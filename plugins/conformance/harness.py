@@ -132,13 +132,13 @@ class Harness:
     def customer(self, customer_id: str) -> Any:
         from sqlmodel import Session
 
-        from orchestrator.backend.queries import customer_view, get_customer
+        from orchestrator.backend.queries import find_customer_view
 
         with Session(self.engine) as session:
-            row = get_customer(session, customer_id)
-            if row is None:
-                raise KeyError(f"no customer {customer_id!r} in the demo data")
-            return customer_view(row)
+            view = find_customer_view(session, customer_id)
+        if view is None:
+            raise KeyError(f"no customer {customer_id!r} in the demo data")
+        return view
 
     def run(
         self,
