@@ -24,7 +24,7 @@ def _end_queued(dbapi_conn: Any, info: dict[str, Any]) -> None:
     if queue is None:
         return
     try:
-        if dbapi_conn.in_transaction:
+        if dbapi_conn is not None and dbapi_conn.in_transaction:
             dbapi_conn.execute("ROLLBACK")
     finally:
         queue.release()
@@ -86,7 +86,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "rollback")
         def _rollback(conn: Any) -> None:
-            _end_queued(conn.connection.dbapi_connection, conn.info)
+            info = conn.info
+            if _QUEUED not in info:
+                return
+            try:
+                dbapi_conn = conn.connection.dbapi_connection
+            except Exception:  # an invalidated connection: nothing left to roll back on it
+                dbapi_conn = None
+            _end_queued(dbapi_conn, info)
 
         @event.listens_for(engine.pool, "checkin")
         def _checkin(dbapi_conn: Any, record: Any) -> None:

@@ -132,6 +132,9 @@ def test_a_transaction_dropped_without_commit_gives_the_queue_back(db: Path) -> 
     conn.begin()
     conn.execute(text("UPDATE counter SET n = 5"))
     conn.close()  # no commit: rolled back, and the next writer is not kept waiting
+    with pytest.raises(ZeroDivisionError), engine.begin() as failing:
+        failing.execute(text("UPDATE counter SET n = 7"))
+        _ = 1 / 0  # an error inside the transaction: rolled back, the queue given back
 
     def write() -> None:
         with engine.begin() as c:
