@@ -74,6 +74,12 @@ def test_request_for_a_person(nlu: Decomposer) -> None:
     assert d.wants_human
     assert [(t.department, t.intent) for t in d.tasks] == [("payments", "refund")]
     assert nlu.decompose("转人工").wants_human  # keyword rules cover other languages
+    # what is left around the request names no problem: nothing to dispatch
+    for text in ("我要跟人工客服说话", "I'd like to speak to a person about my account, please."):
+        d = nlu.decompose(text)
+        assert d.wants_human and not d.tasks and not d.unclear, text
+    d = nlu.decompose("let me speak to a real person about my account, my refund never arrived")
+    assert d.wants_human and [t.intent for t in d.tasks] == ["refund"]
 
 
 def test_out_of_scope_only_when_no_department_task_remains(nlu: Decomposer) -> None:

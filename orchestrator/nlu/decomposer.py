@@ -35,9 +35,12 @@ MIN_FAMILIARITY = 0.5
 # what is left of "Hello, can I talk to a human please?" once the request itself is blanked out
 _FILLER_RE = re.compile(
     r"(?:[\W_]|\b(?:please|pls|plz|now|right\s+now|asap|i\s+(?:want|need|would\s+like|wanna)(?:\s+to)?"
-    r"|can\s+i|could\s+i|may\s+i|let\s+me|just|ok|okay|thanks?|thank\s+you|and|or|so|to|a|an|the|with"
-    r"|hi|hello|hey|good\s+(?:morning|afternoon|evening)|dear|sir|madam|someone|somebody|here|there"
-    r"|about\s+(?:this|it|that)|regarding\s+(?:this|it|that)|por\s+favor)\b|请|谢谢|你好|您好)*",
+    r"|i'?d\s+(?:like|love)(?:\s+to)?|can\s+i|could\s+i|may\s+i|let\s+me|just|ok|okay|thanks?|thank\s+you"
+    r"|and|or|so|to|a|an|the|with|hi|hello|hey|good\s+(?:morning|afternoon|evening)|dear|sir|madam|someone"
+    r"|somebody|here|there|about\s+(?:this|it|that|my\s+account)|regarding\s+(?:this|it|that|my\s+account)"
+    r"|por\s+favor)\b"
+    # what is left of "我要跟人工客服说话" once the request itself is taken out
+    r"|请|谢谢|你好|您好|我要|我想|我需要|帮我|给我|跟|和|与|说话|讲话|聊天|聊|沟通|联系|一下|吧|呢|啊)*",
     re.I,
 )
 
