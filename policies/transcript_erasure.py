@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import String, cast, or_
 from sqlmodel import Session, col, select
 
 from orchestrator.records import Conversation, ErasureMark, Message, TurnRecord
@@ -89,15 +89,14 @@ def erase_transcripts(
     frozen_turns: list[str] = []
     erased_turns: list[str] = []
     turn_until: dict[str, datetime | None] = {}
+    # rows an earlier request erased stay as they are: they are not even read again
     turns = session.exec(
         select(TurnRecord)
         .where(col(TurnRecord.conversation_id).in_(conv_ids), col(TurnRecord.id) != request_turn_id)
+        .where(col(TurnRecord.id).not_in(_erased_ids("turn", conv_ids)))
         .order_by(col(TurnRecord.created_at))
     ).all()
     for turn in turns:
-        if _status(marks, "turn", turn.id) == ERASED:
-            turn_until[turn.id] = None
-            continue
         _cls, years = turn_retention((turn.record or {}).get("policy") or {})
         until = retain_until(turn.created_at, years)
         if until is not None and until > when:
@@ -126,12 +125,11 @@ def erase_transcripts(
         select(Message)
         .where(col(Message.conversation_id).in_(conv_ids))
         .where(or_(col(Message.turn_id).is_(None), col(Message.turn_id) != request_turn_id))
+        .where(cast(col(Message.id), String).not_in(_erased_ids("message", conv_ids)))
         .order_by(col(Message.id))
     ).all()
     for msg in messages:
         assert msg.id is not None
-        if _status(marks, "message", str(msg.id)) == ERASED:
-            continue
         if msg.turn_id is None:
             until = retain_until(msg.created_at, takeover_years.get(msg.conversation_id, 0.0))
         else:
@@ -175,13 +173,21 @@ def erase_transcripts(
 
 
 def _marks(session: Session, conv_ids: Iterable[str]) -> dict[tuple[str, str], ErasureMark]:
-    rows = session.exec(select(ErasureMark).where(col(ErasureMark.conversation_id).in_(list(conv_ids))))
+    """The marks a request may still change: frozen rows (erased ones are final)."""
+    rows = session.exec(
+        select(ErasureMark).where(
+            col(ErasureMark.conversation_id).in_(list(conv_ids)), col(ErasureMark.status) != ERASED
+        )
+    )
     return {(m.kind, m.row_id): m for m in rows}
 
 
-def _status(marks: dict[tuple[str, str], ErasureMark], kind: str, row_id: str) -> str | None:
-    mark = marks.get((kind, row_id))
-    return mark.status if mark is not None else None
+def _erased_ids(kind: str, conv_ids: list[str]) -> Any:
+    return select(ErasureMark.row_id).where(
+        ErasureMark.kind == kind,
+        ErasureMark.status == ERASED,
+        col(ErasureMark.conversation_id).in_(conv_ids),
+    )
 
 
 def _mark(
