@@ -28,6 +28,25 @@ def is_follow_up(text: str) -> bool:
     return len(text) <= _MAX_FOLLOW_UP_CHARS and bool(_FOLLOW_UP.search(text))
 
 
+# "The StreamFlix one." after "Which subscription should I cancel: StreamFlix, NewsDaily?"
+_MAX_ANSWER_CHARS = 60
+_WORD = re.compile(r"[^\W\d_]{4,}")
+_PLAIN = frozenset(
+    "that this with have what which your yours mine please thanks thank there they them from"
+    " just about would could should will want need like sure okay".split()
+)
+
+
+def answers_question(text: str, last: dict[str, Any]) -> bool:
+    """A short message that names something the last reply offered, when that turn asked a question."""
+    if len(text) > _MAX_ANSWER_CHARS or not any(
+        t.get("status") == "needs_info" for t in last.get("tasks", [])
+    ):
+        return False
+    offered = set(_WORD.findall(str(last.get("reply", "")).lower()))
+    return any(w in offered and w not in _PLAIN for w in _WORD.findall(text.lower()))
+
+
 def carry_over(
     decomposition: dict[str, Any], history: list[dict[str, Any]], message: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -40,7 +59,7 @@ def carry_over(
     """
     plan = list(decomposition.get("tasks", []))
     unclear = list(decomposition.get("unclear", []))
-    if history and is_follow_up(message):
+    if history and (is_follow_up(message) or answers_question(message, history[-1])):
         plan = [_continue_intent(t, history[-1]) for t in plan]
     if not history or not unclear:
         return plan, unclear

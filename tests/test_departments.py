@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from department_ctx import Desk
@@ -466,3 +467,40 @@ def test_entities_point_at_the_right_card(desk: Desk) -> None:
         entities=Entities(card_refs=(f"****{last4}",)),
     )
     assert result.actions and result.actions[0].args["card_id"] == "CD-1013-2"
+
+
+def test_an_answer_to_the_departments_own_question_is_read_with_the_request_that_raised_it() -> None:
+    from plugins.builtin._base import answer_in_context
+    from plugins.contracts import Task
+
+    def turn(status: str, intent: str = "subscription", department: str = "billing") -> list[dict[str, Any]]:
+        asked = {
+            "department": department,
+            "intent": intent,
+            "status": status,
+            "text": "cancel my subscription",
+        }
+        return [{"message": "...", "reply": "Which subscription should I cancel?", "tasks": [asked]}]
+
+    answer = Task(
+        id="t1",
+        text="The StreamFlix one.",
+        span=(0, 19),
+        department="billing",
+        intent="subscription",
+        confidence=0.9,
+    )
+    assert (
+        answer_in_context(answer, turn("needs_info"), "billing").text
+        == "cancel my subscription The StreamFlix one."
+    )
+    # only the same department's open question on the same intent, and only once
+    for history in (
+        turn("resolved"),
+        turn("needs_info", intent="double_charge"),
+        turn("needs_info", department="technical"),
+        [],
+    ):
+        assert answer_in_context(answer, history, "billing") is answer
+    again = answer_in_context(answer, turn("needs_info"), "billing")
+    assert answer_in_context(again, turn("needs_info"), "billing") is again

@@ -149,6 +149,25 @@ def test_follow_up_inherits_the_open_task_of_the_previous_turn() -> None:
     assert plan[0]["entities"]["transaction_ids"] == []  # "the other" charge is not the same one
 
 
+def test_an_answer_to_our_question_continues_the_task_that_asked_it() -> None:
+    from orchestrator.supervisor import answers_question
+
+    asked = {
+        "reply": "About cancel my subscription: Which subscription should I cancel: StreamFlix, NewsDaily?",
+        "tasks": [{"id": "t2", "department": "billing", "intent": "subscription", "status": "needs_info"}],
+    }
+    answer = task("t1", "billing", intent="double_charge", text="The StreamFlix one.")
+    plan, _ = carry_over({"tasks": [answer]}, [asked], "The StreamFlix one.")
+    assert plan[0]["intent"] == "subscription" and plan[0]["follow_up_of"] == "t2"
+    assert answers_question("NewsDaily please", asked)
+    # not an answer: names nothing offered, is long, or nothing was asked
+    assert not answers_question("My card was declined", asked)
+    assert not answers_question("StreamFlix " + "charged me again and again " * 3, asked)
+    assert not answers_question(
+        "The StreamFlix one.", {**asked, "tasks": [{**asked["tasks"][0], "status": "resolved"}]}
+    )
+
+
 def test_a_long_unrelated_message_is_not_a_follow_up() -> None:
     assert is_follow_up("and the other charge?")
     assert not is_follow_up("I would like to understand the fee schedule for international transfers " * 3)

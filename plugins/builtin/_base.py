@@ -195,6 +195,23 @@ class Run:
 Handler = Callable[[Run], DepartmentResult]
 
 
+def answer_in_context(task: Task, history: Sequence[Mapping[str, Any]], department: str) -> Task:
+    """An answer to the question this department asked last turn ("The StreamFlix one." after
+    "Which subscription should I cancel?") is read together with the request that raised it."""
+    if not history:
+        return task
+    asked = [
+        t
+        for t in history[-1].get("tasks") or []
+        if t.get("department") == department
+        and t.get("intent") == task.intent
+        and t.get("status") == "needs_info"
+    ]
+    if not asked or asked[-1].get("text", "") in task.text:
+        return task
+    return task.model_copy(update={"text": f"{asked[-1]['text']} {task.text}"})
+
+
 class BuiltinDepartment:
     """A department whose intents map one-to-one to handler functions."""
 
@@ -222,6 +239,7 @@ class BuiltinDepartment:
         return f"<department {self.name}: {len(self.intents)} intents, {len(self.actions)} actions>"
 
     def handle(self, task: Task, ctx: DepartmentContext) -> DepartmentResult:
+        task = answer_in_context(task, ctx.history, self.name)
         intent = next((i for i in self.intents if i.name == task.intent), None)
         run = Run(self.name, task, ctx, topic=intent.description if intent else "")
         handler = self.handlers.get(task.intent)
