@@ -178,7 +178,9 @@ class DbRecorder:
             row = session.execute(_CONVERSATION_TOTALS, {"cid": conversation_id}).first()
             departments = list((row.departments if row is not None else None) or [])
             for t in record["tasks"]:
-                departments.extend(d for d in t["departments_tried"] if d not in departments)
+                for d in t["departments_tried"]:
+                    if d not in departments:
+                        departments.append(d)
             values = {
                 "departments": departments,
                 "turns": record["seq"],
