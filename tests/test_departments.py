@@ -504,3 +504,13 @@ def test_an_answer_to_the_departments_own_question_is_read_with_the_request_that
         assert answer_in_context(answer, history, "billing") is answer
     again = answer_in_context(answer, turn("needs_info"), "billing")
     assert answer_in_context(again, turn("needs_info"), "billing") is again
+
+
+def test_a_visitor_asking_how_something_works_gets_the_article_and_an_account_request_asks_to_sign_in(
+    desk: Desk,
+) -> None:
+    how = desk.ask("technical", "two_factor", "How do I set up two-factor authentication on a new phone?")
+    assert how.status == "resolved" and how.knowledge and "second factor" in how.reply
+    assert "sign in" in how.reply  # and how to have it done for them
+    act = desk.ask("technical", "two_factor", "My two-factor codes stopped arriving, fix it")
+    assert act.status == "needs_info" and "sign in" in (act.question or "")

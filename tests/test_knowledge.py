@@ -119,6 +119,24 @@ def test_hits_carry_a_plain_text_snippet_about_the_query(starter: KnowledgeStore
     assert not re.search(r"\*\*|^#|\|", hit.snippet)
 
 
+def test_a_snippet_is_a_whole_sentence_even_when_the_article_wraps_it() -> None:
+    body = (
+        "# Moving money\n\nEvery transfer to a new payee (a person or a company)\n"
+        "needs a one-time code from the app.\n\n"
+        "- **Abroad**: transfers outside the EU take\n  two working days.\n"
+        "- Within the EU: seconds.\n"
+    )
+    assert store_module.snippet(body, ["code", "payee"]) == (
+        "Every transfer to a new payee (a person or a company) needs a one-time code from the app."
+    )
+    # a list item's wrapped line stays with its item, and the next item starts afresh
+    assert (
+        store_module.snippet(body, ["abroad", "days"])
+        == "Abroad: transfers outside the EU take two working days."
+    )
+    assert store_module.snippet(body, ["seconds"]) == "Within the EU: seconds."
+
+
 # filters ---------------------------------------------------------------------------------------
 
 

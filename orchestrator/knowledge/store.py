@@ -511,15 +511,31 @@ def _stemmed_sentences(body: str) -> tuple[tuple[str, bool, frozenset[str]], ...
     """(sentence, is heading, its word stems) of an article body; the same articles come back
     search after search, and stemming their every word was most of a search's time."""
     out = []
-    for raw in body.splitlines():
-        line = raw.strip()
-        if not line or _TABLE_RULE.match(line):
-            continue
-        heading = line.startswith("#")
-        for sentence in _SENTENCE.split(_plain(line)):
+    for block in _blocks(body):
+        heading = block.startswith("#")
+        for sentence in _SENTENCE.split(_plain(block)):
             if len(sentence) >= 3:
                 out.append((sentence, heading, frozenset(_stem(w) for w in _WORD.findall(sentence.lower()))))
     return tuple(out)
+
+
+def _blocks(body: str) -> list[str]:
+    """Headings, table rows, list items and paragraphs, with a paragraph's or item's wrapped
+    lines joined: a sentence that goes on to the next line is one sentence, not two halves."""
+    blocks: list[str] = []
+    open_block = False  # the last block is a paragraph or list item a next line may continue
+    for raw in body.splitlines():
+        line = raw.strip()
+        if not line or _TABLE_RULE.match(line):
+            open_block = False
+            continue
+        starts_new = line.startswith(("#", "|", ">")) or bool(_MD_LINE_MARK.match(line))
+        if open_block and not starts_new:
+            blocks[-1] = f"{blocks[-1]} {line}"
+            continue
+        blocks.append(line)
+        open_block = not line.startswith(("#", "|"))
+    return blocks
 
 
 def snippet(body: str, terms: Sequence[str], limit: int = SNIPPET_CHARS) -> str:

@@ -30,6 +30,13 @@ SIGN_IN_QUESTION = (
     "Could you sign in, or tell me your customer id (it starts with C, like C1234), "
     "so I can look at your account?"
 )
+SIGN_IN_TO_ACT = "If you'd like me to do it for you, sign in or tell me your customer id."
+# "How do I set up two-factor authentication?": a question about how something is done
+HOW_TO = re.compile(
+    r"^\W*(?:how\s+(?:do|can|should|would)\s+(?:i|you|we)|how\s+to|what\s+are\s+the\s+steps"
+    r"|where\s+(?:do|can)\s+i|is\s+it\s+possible\s+to)\b",
+    re.IGNORECASE,
+)
 # a second article is cited only when it scores close to the best one
 SECOND_CITATION_RATIO = 0.6
 
@@ -251,6 +258,10 @@ class BuiltinDepartment:
             owner = verdict.owner if verdict.owner not in (self.name, *task.previous_departments) else None
             return run.not_mine(owner)
         if task.intent in self.account_intents and ctx.customer is None:
+            # a visitor asking how something works gets the article; acting needs their account
+            answer = run.snippet() if HOW_TO.search(task.text) else ""
+            if answer:
+                return run.resolved(f"{answer} {SIGN_IN_TO_ACT}")
             return run.needs_info(SIGN_IN_QUESTION)
         return handler(run)
 
