@@ -475,8 +475,7 @@ def test_eval_routing_on_a_banking77_sample(capsys: pytest.CaptureFixture[str]) 
 
 @needs_banking77
 def test_eval_multi_on_banking77_pairs(capsys: pytest.CaptureFixture[str]) -> None:
-    report = cli_json(
-        capsys,
+    multi = [
         "eval",
         "multi",
         "--data",
@@ -487,30 +486,13 @@ def test_eval_multi_on_banking77_pairs(capsys: pytest.CaptureFixture[str]) -> No
         "category",
         "--mapping",
         str(BANKING77 / "departments.json"),
-        "--limit",
-        "100",
-    )
+    ]
+    report = cli_json(capsys, *multi, "--limit", "100")
     assert report["messages"] == 100
     assert set(report["per_joiner"]) == {"'. Also, '", "' and '", "', plus '", "'\\n'"}
     assert 0.4 <= report["both_found_no_third"] <= report["both_found"] <= 1.0
     assert report["both_found_no_third"] <= report["lenient"]
-    held_out = cli_json(
-        capsys,
-        "eval",
-        "multi",
-        "--data",
-        str(BANKING77 / "test.csv"),
-        "--text-col",
-        "text",
-        "--label-col",
-        "category",
-        "--mapping",
-        str(BANKING77 / "departments.json"),
-        "--limit",
-        "40",
-        "--half",
-        "2",
-    )
+    held_out = cli_json(capsys, *multi, "--limit", "40", "--half", "2")
     assert held_out["messages"] == 40
 
 

@@ -32,21 +32,17 @@ def get_customer(session: Session, customer_id: str) -> Customer | None:
     return session.get(Customer, customer_id)
 
 
+# what departments may see about a customer (no contact details), besides the vulnerabilities
+_VIEW_COLUMNS = ("id", "name", "jurisdiction", "age_band", "risk_profile", "servicemember", "language")
+
+
 def customer_view(customer: Customer) -> CustomerView:
     """What departments may see about a customer (no contact details)."""
     return CustomerView(
-        id=customer.id,
-        name=customer.name,
-        jurisdiction=customer.jurisdiction,
-        age_band=customer.age_band,
-        risk_profile=customer.risk_profile,
-        vulnerability=customer.vulnerabilities(),
-        servicemember=customer.servicemember,
-        language=customer.language,
+        **{name: getattr(customer, name) for name in _VIEW_COLUMNS}, vulnerability=customer.vulnerabilities()
     )
 
 
-_VIEW_COLUMNS = ("id", "name", "jurisdiction", "age_band", "risk_profile", "servicemember", "language")
 _CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
 # built once: every turn of a signed-in customer runs it
 _VIEW_ROW = sa_select(*(_CUSTOMERS.c[name] for name in _VIEW_COLUMNS), _CUSTOMERS.c.vulnerability).where(
