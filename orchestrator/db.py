@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlalchemy import Select, event
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from orchestrator.writequeue import queue_for
 
@@ -17,6 +17,43 @@ _QUEUED = "crossdesk_write_queue"  # in a connection's info while it holds its d
 def reader(engine: Engine) -> Engine:
     """The same engine for read-only work: on SQLite its transactions take no write lock."""
     return engine.execution_options(**{_READONLY: True})
+
+
+class ReadFirstSession(Session):
+    """A session that reads without SQLite's write lock until it writes (a department run's session).
+
+    Its SELECTs run in a read transaction (a WAL snapshot, no lock) until the first write: a flush, an
+    INSERT/UPDATE/DELETE, `connection()` or `begin_writing()`. From then on every statement uses one
+    write transaction (queued, BEGIN IMMEDIATE), so the run reads its own writes. Runs that only read
+    never queue behind other writers. `begin_writing()` also expires what was loaded, so a
+    read-modify-write after it works on current rows, not on the earlier snapshot.
+    On other databases it is a plain Session.
+    """
+
+    def __init__(self, engine: Engine, **kwargs: Any) -> None:
+        super().__init__(engine, **kwargs)
+        self._read_bind: Engine | None = reader(engine) if engine.dialect.name == "sqlite" else None
+        self.writing = self._read_bind is None
+
+    def get_bind(self, mapper: Any = None, *, clause: Any = None, **kwargs: Any) -> Any:
+        if not self.writing:
+            if isinstance(clause, Select) and self._read_bind is not None:
+                return self._read_bind
+            if mapper is not None or clause is not None:  # a flush, or a statement that may write
+                self.writing = True
+        return super().get_bind(mapper, clause=clause, **kwargs)
+
+    def connection(self, *args: Any, **kwargs: Any) -> Connection:
+        self.writing = True  # raw SQL on it may write
+        return super().connection(*args, **kwargs)
+
+    def begin_writing(self) -> None:
+        """Switch to the write transaction now; objects loaded before are reloaded on next access."""
+        if self.writing:
+            return
+        self.writing = True
+        self.flush()
+        self.expire_all()
 
 
 def _end_queued(dbapi_conn: Any, info: dict[str, Any]) -> None:

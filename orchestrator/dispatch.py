@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from orchestrator.db import ReadFirstSession
 from plugins.contracts import (
     NO_POLICY,
     ActionRecord,
@@ -114,6 +116,9 @@ class RunContext:
                 )
                 self.actions_taken.append(record)
                 return record
+        if isinstance(self.db, ReadFirstSession):
+            # the action's checks and writes see current rows, under the write lock
+            self.db.begin_writing()
         try:
             # a savepoint: a failed action must not poison the rest of the run's transaction
             with self.db.begin_nested():
@@ -171,16 +176,113 @@ def run_department(
     policy: Mapping[str, Any] | None = None,
 ) -> DepartmentResult:
     """`policy`: the plan decision's view for departments (None or {}: no policy applies)."""
+    return start_department(
+        env,
+        department_name,
+        task,
+        conversation_id=conversation_id,
+        turn_id=turn_id,
+        customer=customer,
+        jurisdiction=jurisdiction,
+        history=history,
+        policy=policy,
+    ).result()
+
+
+@dataclass
+class PendingRun:
+    """A department run started on the shared pool; `result()` waits for it within its budget."""
+
+    department: str
+    task: Task
+    timeout_s: float
+    started: float
+    future: Future[DepartmentResult] | None = None
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    failed: DepartmentResult | None = None  # known before the run started (department not loaded)
+
+    def result(self) -> DepartmentResult:
+        """The validated result, or a `needs_human` result saying why there is none (never raises)."""
+        if self.failed is not None or self.future is None:
+            return self.failed or failed_result(self.task, self.department, "the run did not start")
+        left = max(0.0, self.started + self.timeout_s - time.monotonic())
+        try:
+            return self.future.result(timeout=left)
+        except FutureTimeout:
+            self.abandoned.set()
+            log.warning(
+                "department %s timed out on task %s after %.1fs",
+                self.department,
+                self.task.id,
+                self.timeout_s,
+            )
+            return failed_result(self.task, self.department, f"timed out after {self.timeout_s:g}s")
+        except _InvalidOutput as exc:
+            log.warning(
+                "department %s returned invalid output for task %s: %s", self.department, self.task.id, exc
+            )
+            return failed_result(self.task, self.department, f"invalid output: {exc}")
+        except Exception as exc:
+            log.warning(
+                "department %s failed on task %s: %s: %s",
+                self.department,
+                self.task.id,
+                type(exc).__name__,
+                exc,
+            )
+            return failed_result(self.task, self.department, f"{type(exc).__name__}: {exc}")
+
+
+def as_finished(runs: Sequence[PendingRun]) -> Iterator[tuple[int, DepartmentResult]]:
+    """(index, result) of each run as it finishes; a run past its budget comes as its timeout result."""
+    waiting: dict[Future[DepartmentResult], int] = {}
+    for i, run in enumerate(runs):
+        if run.future is None:
+            yield i, run.result()
+        else:
+            waiting[run.future] = i
+    while waiting:
+        deadline = min(runs[i].started + runs[i].timeout_s for i in waiting.values())
+        done, _ = wait(waiting, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        if not done:  # the earliest budget ran out: those runs are reported as timed out
+            now = time.monotonic()
+            done = {f for f, i in waiting.items() if runs[i].started + runs[i].timeout_s <= now}
+        for future in done:
+            i = waiting.pop(future)
+            yield i, runs[i].result()
+
+
+def start_department(
+    env: DispatchEnv,
+    department_name: str,
+    task: Task,
+    *,
+    conversation_id: str,
+    turn_id: str,
+    customer: CustomerView | None,
+    jurisdiction: str,
+    history: Sequence[dict[str, Any]] = (),
+    policy: Mapping[str, Any] | None = None,
+    context: contextvars.Context | None = None,
+) -> PendingRun:
+    """Start one run on the shared pool and return at once: several started together run in parallel.
+
+    `context`: what the run sees as current (span, telemetry); default a copy of the caller's.
+    Each call needs its own context: a Context cannot run in two threads at once.
+    """
+    pending = PendingRun(department_name, task, env.timeout_s, time.monotonic())
     department = env.plugins.departments.get(department_name)
-    view = frozen(policy) if policy else NO_POLICY
     if department is None:
-        return failed_result(task, department_name, f"department {department_name!r} is not loaded")
-    abandoned = threading.Event()
+        pending.failed = failed_result(task, department_name, f"department {department_name!r} is not loaded")
+        return pending
+    view = frozen(policy) if policy else NO_POLICY
+    abandoned = pending.abandoned
 
     def work() -> DepartmentResult:
         from orchestrator.knowledge.notes import Notes
 
-        with Session(env.engine) as session:
+        # reads take no write lock until the run writes: runs that only read never wait for writers
+        with ReadFirstSession(env.engine) as session:
             notes = Notes(
                 session,
                 conversation_id=conversation_id,
@@ -210,21 +312,9 @@ def run_department(
             return result.model_copy(update={"actions": tuple(ctx.actions_taken), "notes": tuple(written)})
 
     # the worker runs in this context (current span, current telemetry): its spans join the turn's trace
-    future = _pool.submit(contextvars.copy_context().run, work)
-    try:
-        return future.result(timeout=env.timeout_s)
-    except FutureTimeout:
-        abandoned.set()
-        log.warning("department %s timed out on task %s after %.1fs", department_name, task.id, env.timeout_s)
-        return failed_result(task, department_name, f"timed out after {env.timeout_s:g}s")
-    except _InvalidOutput as exc:
-        log.warning("department %s returned invalid output for task %s: %s", department_name, task.id, exc)
-        return failed_result(task, department_name, f"invalid output: {exc}")
-    except Exception as exc:
-        log.warning(
-            "department %s failed on task %s: %s: %s", department_name, task.id, type(exc).__name__, exc
-        )
-        return failed_result(task, department_name, f"{type(exc).__name__}: {exc}")
+    run_in = context if context is not None else contextvars.copy_context()
+    pending.future = _pool.submit(run_in.run, work)
+    return pending
 
 
 class _InvalidOutput(Exception):

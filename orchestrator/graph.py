@@ -1,5 +1,5 @@
-"""The supervisor graph: intake -> supervisor -> policy(plan) -> departments in parallel -> reconcile
--> compose -> policy(outcome) -> finalize.
+"""The supervisor graph: supervisor -> policy(plan) -> departments (all tasks in parallel, then the
+reroutes) -> compose -> policy(outcome) -> finalize [-> human].
 
 Nodes are small functions `(state, services) -> partial update`; routing
 functions are pure and read the state only. `build_graph` binds the services.
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
 from sqlalchemy.engine import Engine
 
 from orchestrator import tracing
@@ -27,14 +26,13 @@ from orchestrator.compose import (
     topic,
 )
 from orchestrator.config import Settings
-from orchestrator.dispatch import DispatchEnv, run_department
+from orchestrator.dispatch import DispatchEnv, PendingRun, as_finished, start_department
 from orchestrator.nlu import signals
-from orchestrator.state import DispatchState, TurnState
+from orchestrator.state import TurnState
 from orchestrator.supervisor import carry_over
 from plugins.contracts import CustomerView, Task
 from plugins.manager import PluginSet
 from traces import instrument as ti
-from traces.current import using_telemetry
 
 HISTORY_FOR_DEPARTMENTS = 5
 SUMMARY_MAX_CHARS = 300
@@ -92,7 +90,8 @@ def to_task(data: dict[str, Any]) -> Task:
 # --- nodes -----------------------------------------------------------------------------------------
 
 
-def intake(state: TurnState, svc: Services) -> dict[str, Any]:
+def start_turn(state: TurnState) -> dict[str, Any]:
+    """A new turn: its id and number, and every turn-level key reset (`results: None` empties the reducer)."""
     return {
         "turn_id": uuid.uuid4().hex[:16],
         "seq": len(state.get("history") or []) + 1,
@@ -111,6 +110,9 @@ def intake(state: TurnState, svc: Services) -> dict[str, Any]:
 
 
 def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
+    """Start the turn, then decompose the message into the plan (tasks) and what stays unclear."""
+    start = start_turn(state)
+    state = {**state, **start}  # type: ignore[typeddict-item]
     history = state.get("history") or []
     tel = _tel(state, svc)
     with ti.plan_span(tel, parent=state.get("trace")) as span:
@@ -128,7 +130,13 @@ def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
         plan.sort(key=lambda t: t["span"][0])
         if tel is not None:
             tracing.describe_plan(span, dumped, plan, unclear)
-    return {"decomposition": dumped, "plan": plan, "unclear": unclear, **({"llm": llm} if llm else {})}
+    return {
+        **start,
+        "decomposition": dumped,
+        "plan": plan,
+        "unclear": unclear,
+        **({"llm": llm} if llm else {}),
+    }
 
 
 def policy_plan(state: TurnState, svc: Services) -> dict[str, Any]:
@@ -136,54 +144,99 @@ def policy_plan(state: TurnState, svc: Services) -> dict[str, Any]:
     return tracing.traced_policy(tel, "plan", state, lambda: svc.policy.check_plan(state))
 
 
-def department(payload: DispatchState, svc: Services) -> dict[str, Any]:
-    task = to_task(payload["task"])
-    customer = CustomerView.model_validate(payload["customer"]) if payload.get("customer") else None
-    started = time.perf_counter()
-    tel = _tel(payload, svc)
-    tracing.transfer_in(tel, task, payload["department"], payload.get("trace"))
-    # the agent span is current here, and the run's thread copies this context: the department's
-    # knowledge searches and action checks land under it
-    agent = ti.agent_span(tel, payload["department"], task=task, parent=payload.get("trace"))
-    with using_telemetry(tel), agent as span:
-        result = run_department(
-            svc.dispatch if svc.llm is None else svc.llm.dispatch_env(svc.dispatch),
-            payload["department"],
-            task,
-            conversation_id=payload["conversation_id"],
-            turn_id=payload["turn_id"],
-            customer=customer,
-            jurisdiction=payload["jurisdiction"],
-            history=payload["history"],
-            policy=payload.get("policy"),
-        )
-        span.set_result(result)
-    dumped = result.model_dump(mode="json")
-    dumped["attempt"] = task.attempt
-    dumped["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    if svc.llm is not None:
-        dumped["llm"] = svc.llm.department_info(payload["turn_id"], task.id, task.attempt)
-    return {"results": [dumped]}
+def departments(state: TurnState, svc: Services) -> dict[str, Any]:
+    """Run every task of the plan on its department, all at once, then each task a department declined
+    on the next one (a reroute), until every task is answered or has no department left to try.
+
+    The runs share dispatch's long-lived pool: one graph step whatever the number of tasks, and no
+    threads started per turn (LangGraph runs a step's parallel tasks on a pool it builds per run).
+    """
+    env = svc.dispatch if svc.llm is None else svc.llm.dispatch_env(svc.dispatch)
+    customer = CustomerView.model_validate(state["customer"]) if state.get("customer") else None
+    plan = state.get("plan") or []
+    batch = [t for t in plan if not t.get("blocked")]
+    results: list[dict[str, Any]] = []
+    rerouted: list[dict[str, Any]] = []
+    while batch:
+        runs = [_start_run(state, svc, env, customer, data) for data in batch]
+        done: dict[int, dict[str, Any]] = {}
+        for i, outcome in as_finished([run.pending for run in runs]):
+            done[i] = runs[i].finish(outcome, svc)
+        results.extend(done[i] for i in range(len(runs)))
+        batch = reroutes(plan, results, svc.plugins.departments, svc.settings.max_reroutes)
+        rerouted.extend(batch)
+    return {"results": results, "reroutes": rerouted}
 
 
-def reconcile(state: TurnState, svc: Services) -> dict[str, Any]:
-    """Find tasks a department declined and pick the next department to try."""
-    final = final_results(state.get("results") or [])
+@dataclass
+class _Run:
+    """One department run in flight, with its `invoke_agent` span."""
+
+    task: Task
+    agent: Any  # traces.instrument.AgentHandle
+    pending: PendingRun
+    turn_id: str
+
+    def finish(self, result: Any, svc: Services) -> dict[str, Any]:
+        self.agent.set_result(result)
+        self.agent.end()
+        dumped: dict[str, Any] = result.model_dump(mode="json")
+        dumped["attempt"] = self.task.attempt
+        dumped["duration_ms"] = round((time.monotonic() - self.pending.started) * 1000, 3)
+        if svc.llm is not None:
+            dumped["llm"] = svc.llm.department_info(self.turn_id, self.task.id, self.task.attempt)
+        return dumped
+
+
+def _start_run(
+    state: TurnState, svc: Services, env: DispatchEnv, customer: CustomerView | None, data: dict[str, Any]
+) -> _Run:
+    task = to_task(data)
+    tel = _tel(state, svc)
+    tracing.transfer_in(tel, task, task.department, state.get("trace"))
+    agent = ti.agent_span(tel, task.department, task=task, parent=state.get("trace"))
+    pending = start_department(
+        env,
+        task.department,
+        task,
+        conversation_id=state["conversation_id"],
+        turn_id=state["turn_id"],
+        customer=customer,
+        jurisdiction=state.get("jurisdiction", "EU"),
+        history=(state.get("history") or [])[-HISTORY_FOR_DEPARTMENTS:],
+        policy=(state.get("policy") or {}).get("department_view") or {},
+        # the agent span is current in the run's thread: its knowledge searches and action checks land under it
+        context=tracing.department_context(tel, agent),
+    )
+    return _Run(task=task, agent=agent, pending=pending, turn_id=state["turn_id"])
+
+
+def reroutes(
+    plan: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    loaded: Any,
+    max_reroutes: int,
+) -> list[dict[str, Any]]:
+    """The tasks a department declined, each moved to the next department to try (pure).
+
+    Next is the decliner's suggestion, then the router's alternatives, skipping departments already
+    tried or not loaded (`loaded`: the department names); a task tried more than `max_reroutes`
+    times stays declined.
+    """
+    final = final_results(results)
     tried: dict[str, list[str]] = {}
-    for r in state.get("results") or []:
+    for r in results:
         tried.setdefault(r["task_id"], []).append(r["department"])
-    reroutes = []
-    for data in state.get("plan") or []:
+    moved = []
+    for data in plan:
         result = final.get(data["id"])
         if result is None or result["status"] != "not_mine":
             continue
         task = to_task(data)
-        if len(tried[task.id]) > svc.settings.max_reroutes:
+        if len(tried[task.id]) > max_reroutes:
             continue
         candidates = [result.get("suggest")] + [alt[0] for alt in task.alternatives]
-        nxt = next(
-            (c for c in candidates if c and c in svc.plugins.departments and c not in tried[task.id]), None
-        )
+        nxt = next((c for c in candidates if c and c in loaded and c not in tried[task.id]), None)
         if nxt is None:
             continue
         alt_intent = next((alt[1] for alt in task.alternatives if alt[0] == nxt), task.intent)
@@ -195,8 +248,8 @@ def reconcile(state: TurnState, svc: Services) -> dict[str, Any]:
                 "previous_departments": tuple(tried[task.id]),
             }
         )
-        reroutes.append(rerouted.model_dump(mode="json"))
-    return {"reroutes": reroutes}
+        moved.append(rerouted.model_dump(mode="json"))
+    return moved
 
 
 def compose(state: TurnState, svc: Services) -> dict[str, Any]:
@@ -287,37 +340,13 @@ def human(state: TurnState, svc: Services) -> dict[str, Any]:
 # --- routing (pure) --------------------------------------------------------------------------------
 
 
-def route_plan(state: TurnState) -> list[Send] | Literal["compose"]:
-    tasks = [t for t in state.get("plan") or [] if not t.get("blocked")]
-    if not tasks:
-        return "compose"
-    return [_send(state, t) for t in tasks]
+def route_plan(state: TurnState) -> Literal["departments", "compose"]:
+    """To the departments when the policy left any task for them, else straight to the reply."""
+    return "departments" if any(not t.get("blocked") for t in state.get("plan") or []) else "compose"
 
 
 def route_human(state: TurnState) -> str:
     return "human" if state.get("handoff") else END
-
-
-def route_reroutes(state: TurnState) -> list[Send] | Literal["compose"]:
-    if not state.get("reroutes"):
-        return "compose"
-    return [_send(state, t) for t in state["reroutes"]]
-
-
-def _send(state: TurnState, task: dict[str, Any]) -> Send:
-    payload: DispatchState = {
-        "task": task,
-        "department": task["department"],
-        "conversation_id": state["conversation_id"],
-        "turn_id": state["turn_id"],
-        "customer": state.get("customer"),
-        "jurisdiction": state.get("jurisdiction", "EU"),
-        "history": (state.get("history") or [])[-HISTORY_FOR_DEPARTMENTS:],
-        "caps": (state.get("policy") or {}).get("caps", {}),
-        "policy": (state.get("policy") or {}).get("department_view") or {},
-        "trace": state.get("trace"),
-    }
-    return Send("department", payload)
 
 
 # --- turn accounting -------------------------------------------------------------------------------
@@ -479,21 +508,17 @@ def build_record(state: TurnState) -> dict[str, Any]:
 def build_graph(svc: Services) -> StateGraph:
     g = StateGraph(TurnState)
     bind = functools.partial
-    g.add_node("intake", bind(intake, svc=svc))
     g.add_node("supervisor", bind(supervisor, svc=svc))
     g.add_node("policy_plan", bind(policy_plan, svc=svc))
-    g.add_node("department", bind(department, svc=svc))
-    g.add_node("reconcile", bind(reconcile, svc=svc))
+    g.add_node("departments", bind(departments, svc=svc))
     g.add_node("compose", bind(compose, svc=svc))
     g.add_node("policy_outcome", bind(policy_outcome, svc=svc))
     g.add_node("finalize", bind(finalize, svc=svc))
     g.add_node("human", bind(human, svc=svc))
-    g.add_edge(START, "intake")
-    g.add_edge("intake", "supervisor")
+    g.add_edge(START, "supervisor")
     g.add_edge("supervisor", "policy_plan")
-    g.add_conditional_edges("policy_plan", route_plan, ["department", "compose"])
-    g.add_edge("department", "reconcile")
-    g.add_conditional_edges("reconcile", route_reroutes, ["department", "compose"])
+    g.add_conditional_edges("policy_plan", route_plan, ["departments", "compose"])
+    g.add_edge("departments", "compose")
     g.add_edge("compose", "policy_outcome")
     g.add_edge("policy_outcome", "finalize")
     g.add_conditional_edges("finalize", route_human, ["human", END])

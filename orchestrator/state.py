@@ -3,7 +3,7 @@
 Values are plain JSON-able dicts and lists so the checkpointer stores them
 without custom serialisers; nodes convert to the typed models at their edges.
 Conversation-level keys survive across turns; turn-level keys are reset by
-`intake` at the start of every turn.
+the supervisor node at the start of every turn (`graph.start_turn`).
 """
 
 from __future__ import annotations
@@ -44,18 +44,3 @@ class TurnState(TypedDict, total=False):
     llm: dict[str, Any]  # what the chat-model steps did (supervisor, composer), when configured
     trace: dict[str, str] | None  # W3C trace context of the turn's root span; None: tracing off
     queued: bool  # an operator queue entry was open when the turn began (takeover.before_turn)
-
-
-class DispatchState(TypedDict):
-    """The payload of one `Send` to the department node."""
-
-    task: dict[str, Any]
-    department: str
-    conversation_id: str
-    turn_id: str
-    customer: dict[str, Any] | None
-    jurisdiction: str
-    history: list[dict[str, Any]]
-    caps: dict[str, Any]
-    policy: dict[str, Any]  # what departments may know of the plan decision (policies.department_view)
-    trace: dict[str, str] | None

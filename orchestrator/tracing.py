@@ -11,13 +11,14 @@ exceptions (a policy check's, the guard's) pass through, unchanged.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from traces import instrument as ti
 from traces import names as N
-from traces.current import current_telemetry
+from traces.current import context_with, current_telemetry
 from traces.safe import warn_limited
 
 if TYPE_CHECKING:
@@ -95,6 +96,13 @@ def traced_policy(
         except Exception as exc:
             warn_limited("trace-policy", "telemetry: could not describe a policy decision: %r", exc)
         return update
+
+
+def department_context(tel: Telemetry | None, agent: Any) -> contextvars.Context:
+    """What a department run's thread sees as current: the turn's telemetry and the run's agent span."""
+    ctx = context_with(tel)
+    ti.make_current_in(ctx, agent)
+    return ctx
 
 
 def transfer_in(tel: Telemetry | None, task: Any, department: str, parent: Any) -> None:

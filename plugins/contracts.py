@@ -160,7 +160,8 @@ class DepartmentContext(Protocol):
 
     `db` is the run's own session: everything written through it, through `act`
     and through `notes.add` commits together when the department returns, and is
-    rolled back if it raises.
+    rolled back if it raises. On SQLite it reads from a snapshot without the write
+    lock until the first write; `act` reloads what was read before its action runs.
 
     Optional attribute `policy: Mapping[str, Any]` (read-only, default empty): what
     the jurisdiction's rules set for this turn: statutory deadlines per task and

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from langgraph.types import Send
-
 from orchestrator import graph
 from orchestrator.state import merge_results
 from orchestrator.supervisor import carry_over, is_follow_up
@@ -66,41 +64,38 @@ def test_results_reducer_accumulates_and_none_resets() -> None:
     assert merge_results([{"a": 1}], None) == []
 
 
-def test_intake_starts_a_fresh_turn_numbered_after_the_history() -> None:
-    update = graph.intake(base_state(history=[{"seq": 1}, {"seq": 2}]), svc=None)  # type: ignore[arg-type]
+def test_a_turn_starts_fresh_numbered_after_the_history() -> None:
+    update = graph.start_turn(base_state(history=[{"seq": 1}, {"seq": 2}]))  # type: ignore[arg-type]
     assert update["seq"] == 3
     assert update["results"] is None and update["plan"] == [] and update["handoff"] is None
 
 
-def test_route_plan_sends_one_department_run_per_task_in_parallel() -> None:
-    state = base_state(plan=[task("t1", "billing"), task("t2", "technical"), task("t3", "compliance")])
-    sends = graph.route_plan(state)  # type: ignore[arg-type]
-    assert isinstance(sends, list) and all(isinstance(s, Send) for s in sends)
-    assert [s.arg["department"] for s in sends] == ["billing", "technical", "compliance"]
-    assert all(s.node == "department" for s in sends)
+def test_route_plan_goes_to_the_departments_while_a_task_is_left_for_them() -> None:
+    state = base_state(plan=[task("t1", "billing", blocked={"kind": "deny"}), task("t2", "technical")])
+    assert graph.route_plan(state) == "departments"  # type: ignore[arg-type]
 
 
 def test_route_plan_goes_straight_to_compose_with_nothing_to_dispatch() -> None:
     assert graph.route_plan(base_state(plan=[])) == "compose"  # type: ignore[arg-type]
+    blocked = base_state(plan=[task("t1", "billing", blocked={"kind": "human"})])
+    assert graph.route_plan(blocked) == "compose"  # type: ignore[arg-type]
 
 
 def test_reroute_picks_the_suggested_department_once() -> None:
-    class Svc:
-        class settings:
-            max_reroutes = 2
-
-        class plugins:
-            departments = {"billing": 1, "technical": 1, "compliance": 1}
-
+    loaded = {"billing", "technical", "compliance"}
     plan = [task("t1", "technical", alternatives=[["billing", "double_charge", 0.2]])]
-    state = base_state(plan=plan, results=[result("t1", "technical", "not_mine", suggest="compliance")])
-    update = graph.reconcile(state, Svc)  # type: ignore[arg-type]
-    assert [r["department"] for r in update["reroutes"]] == ["compliance"]
-    assert update["reroutes"][0]["attempt"] == 1
-    # once compliance also declines, the next candidate is the router's alternative
-    state["results"].append(result("t1", "compliance", "not_mine", attempt=1))
-    update = graph.reconcile(state, Svc)  # type: ignore[arg-type]
-    assert [r["department"] for r in update["reroutes"]] == ["billing"]
+    results = [result("t1", "technical", "not_mine", suggest="compliance")]
+    moved = graph.reroutes(plan, results, loaded, max_reroutes=2)
+    assert [r["department"] for r in moved] == ["compliance"]
+    assert moved[0]["attempt"] == 1 and moved[0]["previous_departments"] == ["technical"]
+    # once compliance also declines, the next candidate is the router's alternative, with its intent
+    results.append(result("t1", "compliance", "not_mine", attempt=1))
+    moved = graph.reroutes(plan, results, loaded, max_reroutes=2)
+    assert [(r["department"], r["intent"]) for r in moved] == [("billing", "double_charge")]
+    # past the limit, or with nowhere left to go, the task stays declined
+    results.append(result("t1", "billing", "not_mine", attempt=2))
+    assert graph.reroutes(plan, results, loaded, max_reroutes=2) == []
+    assert graph.reroutes(plan, results[:1], {"technical"}, max_reroutes=2) == []
 
 
 def test_record_counts_dispatches_reroutes_escalations_and_transfers() -> None:

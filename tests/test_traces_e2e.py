@@ -212,12 +212,11 @@ def test_three_departments_in_parallel(
             s for s in by_name(spans, "check_policy action") if s.parent.span_id == agent.context.span_id
         ]
         assert [c.attributes[N.POLICY_ACTION] for c in checks] == [a["name"] for a in task["actions"]]
-    # siblings under one parent, though started on the graph's worker threads, and their searches
-    # ran on the dispatcher's threads: the trace context crossed both thread hops
+    # siblings under one parent, and their searches ran on the dispatcher's threads: the trace
+    # context crossed the thread hop into each run
     assert {a.parent.span_id for a in agents if a.parent} == {root.context.span_id}
     assert len({s.context.trace_id for s in spans}) == 1
     threads = thread_recorder.threads
-    assert all(threads[a.context.span_id] != threads[root.context.span_id] for a in agents)
     for r in by_name(spans, "retrieve"):
         assert r.parent is not None
         assert threads[r.context.span_id].startswith("crossdesk-dept")

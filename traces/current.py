@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,3 +34,10 @@ def using_telemetry(tel: Telemetry | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def context_with(tel: Telemetry | None) -> Context:
+    """A copy of this context with `tel` current: for work handed to a pool thread (`ctx.run`)."""
+    ctx = copy_context()
+    ctx.run(_current.set, tel)
+    return ctx

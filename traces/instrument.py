@@ -20,6 +20,7 @@ into the content attributes, masked by `policies.pii.mask`.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
@@ -96,6 +97,12 @@ class attach:
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
+def make_current_in(ctx: contextvars.Context, handle: SpanHandle) -> None:
+    """Make `handle`'s span the current one inside `ctx`, a private context copy another thread runs."""
+    if handle.recording:
+        ctx.run(otel_context.attach, handle.context)
 
 
 def turn_for(parent: Any = None) -> TurnHandle | None:
