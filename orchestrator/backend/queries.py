@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -60,14 +62,42 @@ def find_customer_view(session: Session, customer_id: str) -> CustomerView | Non
     return CustomerView(**values, vulnerability=split_vulnerabilities(row.vulnerability))
 
 
+# Statements that departments run on most turns are built once, with parameters: building a
+# statement and its cache key costs more than SQLite takes to run it.
+_CID: BindParameter[str] = bindparam("cid")
+_ACCOUNTS = select(Account).where(Account.customer_id == _CID).order_by(col(Account.id))
+_CARDS = select(Card).where(Card.customer_id == _CID).order_by(col(Card.created_at), col(Card.id))
+_SUBSCRIPTIONS = select(Subscription).where(Subscription.customer_id == _CID).order_by(col(Subscription.id))
+_INVOICES = select(Invoice).where(Invoice.customer_id == _CID).order_by(col(Invoice.issued_at).desc())
+_REFUND_FOR = select(Refund).where(Refund.transaction_id == bindparam("tx"))
+_REFUNDED = select(Refund.transaction_id).where(
+    col(Refund.transaction_id).in_(bindparam("txs", expanding=True))
+)
+_OPEN_TICKETS = select(Ticket).where(Ticket.customer_id == _CID, Ticket.status == "open")
+
+
 def accounts(session: Session, customer_id: str) -> list[Account]:
-    stmt = select(Account).where(Account.customer_id == customer_id).order_by(col(Account.id))
-    return list(session.exec(stmt))
+    return list(session.exec(_ACCOUNTS, params={"cid": customer_id}))
 
 
 def cards(session: Session, customer_id: str) -> list[Card]:
-    stmt = select(Card).where(Card.customer_id == customer_id).order_by(col(Card.created_at), col(Card.id))
-    return list(session.exec(stmt))
+    return list(session.exec(_CARDS, params={"cid": customer_id}))
+
+
+@functools.cache
+def _transactions_stmt(kinds: bool, statuses: bool, since: bool, limit: bool) -> Any:
+    """The transactions query for one combination of filters, built once."""
+    stmt = select(Transaction).where(Transaction.customer_id == _CID)
+    if kinds:
+        stmt = stmt.where(col(Transaction.kind).in_(bindparam("kinds", expanding=True)))
+    if statuses:
+        stmt = stmt.where(col(Transaction.status).in_(bindparam("statuses", expanding=True)))
+    if since:
+        stmt = stmt.where(col(Transaction.created_at) >= bindparam("since"))
+    stmt = stmt.order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc())
+    if limit:
+        stmt = stmt.limit(bindparam("limit"))
+    return stmt
 
 
 def transactions(
@@ -80,46 +110,43 @@ def transactions(
     limit: int | None = None,
 ) -> list[Transaction]:
     """The customer's transactions, newest first."""
-    stmt = select(Transaction).where(Transaction.customer_id == customer_id)
+    stmt = _transactions_stmt(kinds is not None, statuses is not None, since is not None, limit is not None)
+    params: dict[str, Any] = {"cid": customer_id}
     if kinds is not None:
-        stmt = stmt.where(col(Transaction.kind).in_(list(kinds)))
+        params["kinds"] = list(kinds)
     if statuses is not None:
-        stmt = stmt.where(col(Transaction.status).in_(list(statuses)))
+        params["statuses"] = list(statuses)
     if since is not None:
-        stmt = stmt.where(col(Transaction.created_at) >= since)
-    stmt = stmt.order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc())
+        params["since"] = since
     if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(session.exec(stmt))
+        params["limit"] = limit
+    return list(session.exec(stmt, params=params))
 
 
 def subscriptions(session: Session, customer_id: str) -> list[Subscription]:
-    stmt = select(Subscription).where(Subscription.customer_id == customer_id).order_by(col(Subscription.id))
-    return list(session.exec(stmt))
+    return list(session.exec(_SUBSCRIPTIONS, params={"cid": customer_id}))
 
 
 def invoices(session: Session, customer_id: str) -> list[Invoice]:
-    stmt = select(Invoice).where(Invoice.customer_id == customer_id).order_by(col(Invoice.issued_at).desc())
-    return list(session.exec(stmt))
+    return list(session.exec(_INVOICES, params={"cid": customer_id}))
 
 
 def refund_for(session: Session, transaction_id: str) -> Refund | None:
-    return session.exec(select(Refund).where(Refund.transaction_id == transaction_id)).first()
+    return session.exec(_REFUND_FOR, params={"tx": transaction_id}).first()
 
 
 def refunded_ids(session: Session, transaction_ids: Sequence[str]) -> set[str]:
     """Which of these transactions have a refund (one query for a statement's worth of them)."""
     if not transaction_ids:
         return set()
-    stmt = select(Refund.transaction_id).where(col(Refund.transaction_id).in_(list(transaction_ids)))
-    return set(session.exec(stmt))
+    return set(session.exec(_REFUNDED, params={"txs": list(transaction_ids)}))
 
 
 def open_tickets(session: Session, customer_id: str, *, kind: str | None = None) -> list[Ticket]:
-    stmt = select(Ticket).where(Ticket.customer_id == customer_id, Ticket.status == "open")
+    stmt = _OPEN_TICKETS
     if kind is not None:
         stmt = stmt.where(Ticket.kind == kind)
-    return list(session.exec(stmt.order_by(col(Ticket.created_at))))
+    return list(session.exec(stmt.order_by(col(Ticket.created_at)), params={"cid": customer_id}))
 
 
 def find_duplicate_charges(

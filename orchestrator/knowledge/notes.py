@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -51,10 +53,7 @@ class Notes:
         self, customer_id: str, *, kind: str | None = None, limit: int = DEFAULT_LIMIT
     ) -> list[CaseNote]:
         """Notes about a customer from every department and conversation, newest first."""
-        stmt = select(CaseNoteRow).where(CaseNoteRow.customer_id == customer_id)
-        if kind is not None:
-            stmt = stmt.where(CaseNoteRow.kind == kind)
-        return self._newest(stmt, limit)
+        return self._newest("customer_id", customer_id, kind, limit)
 
     def for_subject(
         self, subject: str, *, kind: str | None = None, limit: int = DEFAULT_LIMIT
@@ -62,10 +61,7 @@ class Notes:
         """Notes about one thing (a transaction id, an account id ...), newest first."""
         if not subject:
             return []  # "" is the default subject of unrelated notes, not a subject
-        stmt = select(CaseNoteRow).where(CaseNoteRow.subject == subject)
-        if kind is not None:
-            stmt = stmt.where(CaseNoteRow.kind == kind)
-        return self._newest(stmt, limit)
+        return self._newest("subject", subject, kind, limit)
 
     def add(self, kind: str, text: str, *, subject: str = "", data: dict[str, Any] | None = None) -> CaseNote:
         """Record a note for this run's customer and conversation; committed with the run."""
@@ -88,9 +84,23 @@ class Notes:
         self.written.append(note)
         return note
 
-    def _newest(self, stmt: Any, limit: int) -> list[CaseNote]:
-        stmt = stmt.order_by(col(CaseNoteRow.created_at).desc(), col(CaseNoteRow.id).desc()).limit(limit)
-        return [to_case_note(row) for row in self.session.exec(stmt)]
+    def _newest(self, column: str, value: str, kind: str | None, limit: int) -> list[CaseNote]:
+        params = {"value": value, "limit": limit, **({"kind": kind} if kind is not None else {})}
+        return [
+            to_case_note(row)
+            for row in self.session.exec(_newest_stmt(column, kind is not None), params=params)
+        ]
+
+
+@functools.cache
+def _newest_stmt(column: str, by_kind: bool) -> Any:
+    """Notes where `column` = :value (and kind = :kind), newest first, :limit of them; built once."""
+    stmt = select(CaseNoteRow).where(getattr(CaseNoteRow, column) == bindparam("value"))
+    if by_kind:
+        stmt = stmt.where(CaseNoteRow.kind == bindparam("kind"))
+    return stmt.order_by(col(CaseNoteRow.created_at).desc(), col(CaseNoteRow.id).desc()).limit(
+        bindparam("limit")
+    )
 
 
 def notes_for_customer(
