@@ -291,6 +291,7 @@ def test_transfers_failed_pending_and_cancelled(desk: Desk) -> None:
         ("data_erasure", "delete my data, all of it", "erasure_request", "erasure_request"),
         ("data_access", "I want a copy of all the data you hold on me", "data_access", "data_access_request"),
         ("data_portability", "send my data to my new bank", "data_portability", "portability_request"),
+        ("data_opt_out", "do not sell or share my personal data", "privacy_opt_out", "privacy_opt_out"),
     ],
 )
 def test_data_rights_requests_open_one_ticket_with_the_statutory_deadline(

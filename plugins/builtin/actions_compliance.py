@@ -19,6 +19,11 @@ DATA_REQUESTS = {
     "open_data_access_request": ("data_access", "data_access_request", "a copy of the personal data we hold"),
     "open_erasure_request": ("erasure_request", "erasure_request", "erasure of your personal data"),
     "open_portability_request": ("data_portability", "portability_request", "your data in a portable format"),
+    "open_opt_out_request": (
+        "privacy_opt_out",
+        "privacy_opt_out",
+        "us to stop selling, sharing or using your personal data for marketing",
+    ),
 }
 
 
@@ -152,6 +157,12 @@ ACTIONS = (
         description="Open a data portability request",
         args=DataRequestArgs,
         run=_data_request("open_portability_request"),
+    ),
+    ActionSpec(
+        name="open_opt_out_request",
+        description="Record an opt-out of the sale, sharing or marketing use of personal data (withdrawn consent)",
+        args=DataRequestArgs,
+        run=_data_request("open_opt_out_request"),
     ),
     ActionSpec(
         name="open_case",

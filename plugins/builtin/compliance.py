@@ -525,6 +525,7 @@ HANDLERS = {
     "data_access": _data_request_handler("open_data_access_request"),
     "data_erasure": _data_request_handler("open_erasure_request"),
     "data_portability": _data_request_handler("open_portability_request"),
+    "data_opt_out": _data_request_handler("open_opt_out_request"),
     "complaint": complaint,
     "unrecognised_transaction": unrecognised_transaction,
     "lost_or_compromised": lost_or_compromised,

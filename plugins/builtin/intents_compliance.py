@@ -172,6 +172,27 @@ INTENTS: tuple[Intent, ...] = (
         ),
     ),
     Intent(
+        name="data_opt_out",
+        description="Opting out of the sale, sharing or marketing use of personal data; withdrawing consent",
+        examples=(
+            "do not sell my personal information",
+            "don't share my personal data with third parties",
+            "I want to opt out of the sale of my data",
+            "stop sharing my information with your partners",
+            "I withdraw my consent to you using my personal data",
+            "I no longer consent to the processing of my data",
+            "opt me out of marketing and profiling",
+            "stop using my data for targeted advertising",
+            "I object to you using my data for marketing",
+            "please stop sending my details to advertisers",
+            "limit the use of my sensitive personal information",
+            "I take back the permission I gave you to use my data",
+            "remove my consent for data sharing",
+            "no más uso de mis datos para publicidad, retiro mi consentimiento",
+            "我撤回同意，不要再把我的个人信息分享给第三方",
+        ),
+    ),
+    Intent(
         name="complaint",
         description="A formal complaint about the service",
         examples=(
