@@ -216,6 +216,9 @@ def test_after_a_comma_a_clear_second_request_to_the_same_department_is_its_own_
     nlu: Decomposer,
 ) -> None:
     d = nlu.decompose("I was charged twice for the same order, I want a refund for the concert tickets")
-    assert [(t.department, t.intent) for t in d.tasks] == [("payments", "double_charge"), ("payments", "refund")]
+    assert [(t.department, t.intent) for t in d.tasks] == [
+        ("payments", "double_charge"),
+        ("payments", "refund"),
+    ]
     # the same department with nothing new to ask stays one task
     assert len(nlu.decompose("I was charged twice for the same order, the taxi fare").tasks) == 1
