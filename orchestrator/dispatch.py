@@ -163,30 +163,10 @@ def failed_result(task: Task, department: str, error: str) -> DepartmentResult:
     )
 
 
-def run_department(
-    env: DispatchEnv,
-    department_name: str,
-    task: Task,
-    *,
-    conversation_id: str,
-    turn_id: str,
-    customer: CustomerView | None,
-    jurisdiction: str,
-    history: Sequence[dict[str, Any]] = (),
-    policy: Mapping[str, Any] | None = None,
-) -> DepartmentResult:
-    """`policy`: the plan decision's view for departments (None or {}: no policy applies)."""
-    return start_department(
-        env,
-        department_name,
-        task,
-        conversation_id=conversation_id,
-        turn_id=turn_id,
-        customer=customer,
-        jurisdiction=jurisdiction,
-        history=history,
-        policy=policy,
-    ).result()
+def run_department(env: DispatchEnv, department_name: str, task: Task, **options: Any) -> DepartmentResult:
+    """Run one department on one task and wait for the result; `options` as for `start_department`
+    (conversation_id, turn_id, customer, jurisdiction, history, policy)."""
+    return start_department(env, department_name, task, **options).result()
 
 
 @dataclass
@@ -267,6 +247,7 @@ def start_department(
 ) -> PendingRun:
     """Start one run on the shared pool and return at once: several started together run in parallel.
 
+    `policy`: the plan decision's view for departments (None or {}: no policy applies).
     `context`: what the run sees as current (span, telemetry); default a copy of the caller's.
     Each call needs its own context: a Context cannot run in two threads at once.
     """
