@@ -312,6 +312,19 @@ def test_data_rights_requests_open_one_ticket_with_the_statutory_deadline(
     assert len(desk.notes(customer_id="C1001", kind=note_kind)) == 1
 
 
+def test_withdrawn_consent_with_a_deletion_request_opens_both_requests(desk: Desk) -> None:
+    result = desk.ask("compliance", "data_opt_out", "I withdraw my consent, please delete my data", "C1001")
+    assert result.status == "resolved", result
+    [opt_out] = tickets(desk, "C1001", "privacy_opt_out")
+    [erasure] = tickets(desk, "C1001", "erasure_request")
+    assert opt_out.id in result.reply and erasure.id in result.reply
+    assert [a.name for a in result.actions] == ["open_opt_out_request", "open_erasure_request"]
+    # an opt-out alone deletes nothing
+    alone = desk.ask("compliance", "data_opt_out", "stop sharing my data with advertisers", "C1002")
+    assert [a.name for a in alone.actions] == ["open_opt_out_request"]
+    assert tickets(desk, "C1002", "erasure_request") == []
+
+
 def test_kyc_hold_is_explained_and_its_note_kept(desk: Desk) -> None:
     result = desk.ask("compliance", "identity_verification", "why is my account on hold??", "C1007")
     assert result.status == "resolved" and "on hold" in result.reply and "proof of address" in result.reply

@@ -55,27 +55,6 @@ COMMA_SPLIT_CONFIDENCE = 0.9
 SENTENCE_SPLIT_CONFIDENCE = 0.8
 
 
-# after a bare comma, a second request to the same department stays its own task only when its
-# intent is this clear ("I withdraw my consent, please delete my data": an opt-out and an erasure)
-COMMA_OWN_INTENT_P = 0.8
-
-
-# "..., please refund one" asks for something about the problem just told, not for something else
-_REFERS_BACK_RE = re.compile(r"\b(?:it|that|this|they|them|those|these|ones?)\b", re.IGNORECASE)
-
-
-def _own_request(text: str, last: _Piece, piece: _Piece) -> bool:
-    """A comma-cut piece that asks for something else of the same department, unmistakably."""
-    return (
-        piece.comma
-        and piece.kind == last.kind == "task"
-        and piece.intent != last.intent
-        and piece.intent_p >= COMMA_OWN_INTENT_P
-        and piece.confidence >= COMMA_SPLIT_CONFIDENCE
-        and _REFERS_BACK_RE.search(text, piece.start, piece.end) is None
-    )
-
-
 @dataclass
 class _Piece:
     start: int
@@ -331,7 +310,6 @@ class Decomposer:
                         or (
                             last.department == piece.department
                             and (piece.comma or piece.intent_p < SOFT_MERGE_INTENT_P)
-                            and not _own_request(msg.text, last, piece)
                         )
                         # a bare comma splits off a new problem only when it is unmistakable on its own
                         or (piece.comma and piece.confidence < COMMA_SPLIT_CONFIDENCE)

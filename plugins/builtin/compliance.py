@@ -233,6 +233,28 @@ def _data_request_handler(action: str) -> Any:
     return handle
 
 
+_open_opt_out = _data_request_handler("open_opt_out_request")
+_open_erasure = _data_request_handler("open_erasure_request")
+# "I withdraw my consent, please delete my data": erasure on the ground that consent is withdrawn
+_ERASE_TOO = re.compile(
+    r"\b(?:delete|erase|remove|wipe|destroy)\b[^.?!]{0,40}\b(?:data|information|details|records|info)\b"
+    r"|right\s+to\s+be\s+forgotten|删除|borr(?:a|e|en)",
+    re.I,
+)
+
+
+def data_opt_out(run: Run) -> DepartmentResult:
+    """An opt-out or withdrawn consent; when the same request asks to delete the data too, an erasure
+    request is opened with it (withdrawn consent is a ground for erasure)."""
+    opted = _open_opt_out(run)
+    if opted.status != "resolved" or not _ERASE_TOO.search(run.task.text):
+        return opted
+    erased = _open_erasure(run)
+    if erased.status != "resolved":
+        return erased
+    return run.resolved(f"{opted.reply} {erased.reply}")
+
+
 def _as_date(value: str) -> Any:
     from datetime import date
 
@@ -525,7 +547,7 @@ HANDLERS = {
     "data_access": _data_request_handler("open_data_access_request"),
     "data_erasure": _data_request_handler("open_erasure_request"),
     "data_portability": _data_request_handler("open_portability_request"),
-    "data_opt_out": _data_request_handler("open_opt_out_request"),
+    "data_opt_out": data_opt_out,
     "complaint": complaint,
     "unrecognised_transaction": unrecognised_transaction,
     "lost_or_compromised": lost_or_compromised,
