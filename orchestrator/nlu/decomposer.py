@@ -258,6 +258,10 @@ class Decomposer:
             # examples; only the keyword rules may drop it, otherwise we ask
             if p < self.threshold or piece.language != "en" or piece.looked_like_follow_up:
                 piece.kind = "unclear"
+            elif name == HUMAN_REQUEST and not had_human and signals.cannot_reach(piece.route_text):
+                # "He's at work and can't call" reads like the requests for a person the router
+                # learnt, but says why nobody can call: context, with nothing to dispatch
+                piece.kind = "context"
             elif name == HUMAN_REQUEST:
                 piece.kind = "human"
             elif name == GREETING:

@@ -58,6 +58,21 @@ def human_request_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# "He's at work and can't call": why someone else writes, not a request for a person
+_CANNOT_REACH_RE = re.compile(
+    r"\b(?:he|she|they)(?:'s|'re|\s+is|\s+are)?\b[^.!?]{0,40}?"
+    r"\b(?:can'?t|cannot|can\s+not|couldn'?t|unable\s+to|not\s+able\s+to|won'?t\s+be\s+able\s+to)\s+"
+    r"(?:call|phone|ring|talk|speak|come\s+in|get\s+to\s+the\s+phone)\b",
+    re.I,
+)
+
+
+def cannot_reach(text: str) -> bool:
+    """Someone else cannot call or talk ("he can't call"): context for a request made for them,
+    not a request to talk to a person."""
+    return bool(_CANNOT_REACH_RE.search(text))
+
+
 def wants_human(text: str) -> bool:
     return bool(human_request_spans(text))
 
