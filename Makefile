@@ -39,7 +39,7 @@ test: $(VENV)/.installed-dev
 # no server answers at CROSSDESK_TEST_PG_URL, default the local one)
 PG_TESTS := tests/test_stores_both_databases.py tests/test_takeover.py tests/test_service.py \
 	tests/test_workers.py tests/test_policy_integration.py tests/test_isolation.py tests/test_scenarios.py \
-	tests/test_cli_policy.py tests/test_plugin_hooks.py tests/test_conversation_locks.py
+	tests/test_cli_policy.py tests/test_plugin_hooks.py tests/test_conversation_locks.py tests/test_concurrent_turns.py
 
 test-postgres: $(VENV)/.installed-dev
 	CROSSDESK_TEST_DB=postgres $(BIN)/python -m pytest -q -m "not slow" $(PG_TESTS)

@@ -74,7 +74,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        # a turn's department runs each hold up to three connections at once (their reads, their
+        # writes, a knowledge search), and a worker runs several turns: with SQLAlchemy's default 5 + 10,
+        # runs waited on each other for a connection until their time budget ran out (8 turns at
+        # once). SQLite connections are cheap, so keep enough for the dispatcher's 32 runs.
+        pool = {"pool_size": 32, "max_overflow": 96} if path and path != ":memory:" else {}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **{**pool, **kwargs}
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
