@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -30,7 +31,7 @@ from orchestrator.dispatch import DispatchEnv, PendingRun, as_finished, start_de
 from orchestrator.nlu import signals
 from orchestrator.state import TurnState
 from orchestrator.supervisor import carry_over
-from plugins.contracts import CustomerView, Task
+from plugins.contracts import CustomerView, DepartmentResult, Task
 from plugins.manager import PluginSet
 from traces import instrument as ti
 
@@ -100,7 +101,6 @@ def start_turn(state: TurnState) -> dict[str, Any]:
         "plan": [],
         "unclear": [],
         "results": None,  # resets the reducer
-        "reroutes": [],
         "policy": {},
         "handoff": None,
         "reply": "",
@@ -156,7 +156,6 @@ def departments(state: TurnState, svc: Services) -> dict[str, Any]:
     plan = state.get("plan") or []
     batch = [t for t in plan if not t.get("blocked")]
     results: list[dict[str, Any]] = []
-    rerouted: list[dict[str, Any]] = []
     while batch:
         runs = [_start_run(state, svc, env, customer, data) for data in batch]
         done: dict[int, dict[str, Any]] = {}
@@ -164,8 +163,7 @@ def departments(state: TurnState, svc: Services) -> dict[str, Any]:
             done[i] = runs[i].finish(outcome, svc)
         results.extend(done[i] for i in range(len(runs)))
         batch = reroutes(plan, results, svc.plugins.departments, svc.settings.max_reroutes)
-        rerouted.extend(batch)
-    return {"results": results, "reroutes": rerouted}
+    return {"results": results}
 
 
 @dataclass
@@ -177,7 +175,7 @@ class _Run:
     pending: PendingRun
     turn_id: str
 
-    def finish(self, result: Any, svc: Services) -> dict[str, Any]:
+    def finish(self, result: DepartmentResult, svc: Services) -> dict[str, Any]:
         self.agent.set_result(result)
         self.agent.end()
         dumped: dict[str, Any] = result.model_dump(mode="json")
@@ -214,7 +212,7 @@ def _start_run(
 def reroutes(
     plan: list[dict[str, Any]],
     results: list[dict[str, Any]],
-    loaded: Any,
+    loaded: Container[str],
     max_reroutes: int,
 ) -> list[dict[str, Any]]:
     """The tasks a department declined, each moved to the next department to try (pure).

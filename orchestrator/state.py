@@ -36,7 +36,6 @@ class TurnState(TypedDict, total=False):
     plan: list[dict[str, Any]]  # Task dumps to dispatch, in the order asked
     unclear: list[dict[str, Any]]  # Task dumps below the confidence threshold
     results: Annotated[list[dict[str, Any]], merge_results]  # one per department run
-    reroutes: list[dict[str, Any]]  # Task dumps to dispatch again elsewhere
     policy: dict[str, Any]  # decisions of the policy node, by stage
     handoff: dict[str, Any] | None  # set when a human must take over
     reply: str

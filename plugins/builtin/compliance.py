@@ -545,7 +545,7 @@ HANDLERS = {
     "identity_verification": identity_verification,
     "source_of_funds": source_of_funds,
     "data_access": _data_request_handler("open_data_access_request"),
-    "data_erasure": _data_request_handler("open_erasure_request"),
+    "data_erasure": _open_erasure,
     "data_portability": _data_request_handler("open_portability_request"),
     "data_opt_out": data_opt_out,
     "complaint": complaint,
