@@ -30,7 +30,7 @@ from orchestrator.config import Settings
 from orchestrator.dispatch import DispatchEnv, PendingRun, as_finished, start_department
 from orchestrator.nlu import signals
 from orchestrator.state import TurnState
-from orchestrator.supervisor import carry_over
+from orchestrator.supervisor import carry_over, reclaim_answer
 from plugins.contracts import CustomerView, DepartmentResult, Task
 from plugins.manager import PluginSet
 from traces import instrument as ti
@@ -125,8 +125,8 @@ def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
             decomposition = svc.decomposer.decompose(
                 state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:]
             )
-        dumped = decomposition.model_dump(mode="json")
-        plan, unclear = carry_over(dumped, state.get("history") or [], state["message"])
+        dumped = reclaim_answer(decomposition.model_dump(mode="json"), history, state["message"])
+        plan, unclear = carry_over(dumped, history, state["message"])
         plan.sort(key=lambda t: t["span"][0])
         if tel is not None:
             tracing.describe_plan(span, dumped, plan, unclear)

@@ -47,6 +47,28 @@ def answers_question(text: str, last: dict[str, Any]) -> bool:
     return any(w in offered and w not in _PLAIN for w in _WORD.findall(text.lower()))
 
 
+def reclaim_answer(
+    decomposition: dict[str, Any], history: list[dict[str, Any]], message: str
+) -> dict[str, Any]:
+    """An answer to the question we asked ("NewsDaily please") that the router found nothing in
+    (out of scope, or no problem at all) becomes one unclear part, which `carry_over` then gives to
+    the task that asked: the router does not know the customer's merchants, the last reply named them."""
+    if decomposition.get("tasks") or decomposition.get("unclear"):
+        return decomposition
+    if not history or not answers_question(message, history[-1]):
+        return decomposition
+    text = message.strip()
+    start = message.find(text)
+    part = Task(id="t1", text=text, span=(start, start + len(text)), department="", intent="", confidence=0.0)
+    return {
+        **decomposition,
+        "unclear": [part.model_dump(mode="json")],
+        "out_of_scope": False,
+        "out_of_scope_spans": [],
+        "greeting_only": False,
+    }
+
+
 def carry_over(
     decomposition: dict[str, Any], history: list[dict[str, Any]], message: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

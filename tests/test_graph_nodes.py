@@ -163,6 +163,29 @@ def test_an_answer_to_our_question_continues_the_task_that_asked_it() -> None:
     )
 
 
+def test_an_answer_the_router_found_nothing_in_goes_to_the_task_that_asked() -> None:
+    from orchestrator.supervisor import reclaim_answer
+
+    asked = {
+        "reply": "Which subscription should I cancel: StreamFlix, NewsDaily?",
+        "tasks": [{"id": "t2", "department": "billing", "intent": "subscription", "status": "needs_info"}],
+    }
+    nothing = {"tasks": [], "unclear": [], "out_of_scope": True, "out_of_scope_spans": ["NewsDaily please"]}
+    reclaimed = reclaim_answer(nothing, [asked], " NewsDaily please")
+    assert reclaimed["out_of_scope"] is False and reclaimed["out_of_scope_spans"] == []
+    part = reclaimed["unclear"][0]
+    assert part["text"] == "NewsDaily please" and part["span"] == [1, 17]
+    plan, left = carry_over(reclaimed, [asked], " NewsDaily please")
+    assert left == [] and plan[0]["intent"] == "subscription" and plan[0]["follow_up_of"] == "t2"
+    # left alone: a message that is no answer, an answer the router already routed, no question asked
+    assert reclaim_answer(nothing, [asked], "what's the weather?") is nothing
+    routed = {**nothing, "tasks": [task("t1", "billing", text="NewsDaily please")]}
+    assert reclaim_answer(routed, [asked], "NewsDaily please") is routed
+    done = {**asked, "tasks": [{**asked["tasks"][0], "status": "resolved"}]}
+    assert reclaim_answer(nothing, [done], "NewsDaily please") is nothing
+    assert reclaim_answer(nothing, [], "NewsDaily please") is nothing
+
+
 def test_a_long_unrelated_message_is_not_a_follow_up() -> None:
     assert is_follow_up("and the other charge?")
     assert not is_follow_up("I would like to understand the fee schedule for international transfers " * 3)
