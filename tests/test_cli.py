@@ -51,6 +51,20 @@ def test_help_is_fast_and_lists_the_commands() -> None:
         assert f"'{heavy}'" not in mods, f"{heavy} is imported at start-up"
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CROSSDESK_ENCODER": "bert"}, "error: CROSSDESK_ENCODER='bert' is not a choice: use off or minilm"),
+        ({"CROSSDESK_CONFIG": "/nonexistent/crossdesk.toml"}, "error: CROSSDESK_CONFIG points at"),
+    ],
+)
+def test_a_bad_setting_is_a_user_error_not_a_bug(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    proc = run("triage", stdin=b"I was charged twice\n", env={"CROSSDESK_HOME": str(tmp_path), **env})
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and message in err, err
+    assert "internal error" not in err and proc.stdout == b""
+
+
 def test_ask_json_has_the_documented_shape(seeded_home: Path) -> None:
     out = ask_json("--customer", "C1001", "I was charged twice for StreamFlix and I can't log in to the app")
     assert {"reply", "conversation_id", "tasks", "counts"} <= set(out)

@@ -321,7 +321,14 @@ def test_train_then_triage_reports_labels_and_ask_dispatches_department_intents(
     assert "compliance" in out["departments_from_plugins"]
     assert out["aliases"]["billing.charged_twice"] == "double_charge"
     assert out["aliases"]["technical.locked_out"] == "login_problem"
-    assert cli_json(capsys, "train", "--status")["router"] == "trained"
+    assert cli_json(capsys, "train", "--status") == {
+        "router": "trained",
+        "trained_file": str(trained_path(settings)),
+        "encoder": None,
+    }
+    with pytest.MonkeyPatch.context() as mp:  # a trained router does not use the sentence encoder
+        mp.setenv("CROSSDESK_ENCODER", "minilm")
+        assert cli_json(capsys, "train", "--status")["encoder"] is None
 
     labelled = load_router(settings, plugins, labels=True)
     assert set(labelled.departments) == set(plugins.departments)
@@ -359,6 +366,9 @@ def test_train_then_triage_reports_labels_and_ask_dispatches_department_intents(
     assert cli_json(capsys, "train", "--reset") == {"reset": True}
     assert not trained_path(settings).exists()
     assert cli_json(capsys, "train", "--status")["router"] == "plugins"
+    with pytest.MonkeyPatch.context() as mp:  # ... the plugins' router does, when it is switched on
+        mp.setenv("CROSSDESK_ENCODER", "minilm")
+        assert cli_json(capsys, "train", "--status")["encoder"] == "all-MiniLM-L6-v2"
     assert isinstance(load_router(settings, plugins), Router)
     assert cli_json(capsys, "train", "--reset") == {"reset": False}
 

@@ -72,13 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from orchestrator.config import ConfigError
     from orchestrator.errors import CrossdeskError
+    from orchestrator.nlu.router import RouterError
 
     try:
         return int(args.func(args) or 0)
     except CrossdeskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (ConfigError, RouterError) as exc:  # a setting or a model file to fix, not a bug
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

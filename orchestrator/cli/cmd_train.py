@@ -105,14 +105,18 @@ def _reset(settings: Any, args: argparse.Namespace) -> int:
 
 def _status(settings: Any, args: argparse.Namespace) -> int:
     from orchestrator.cli.common import emit_json
+    from orchestrator.nlu import encoder
+    from orchestrator.nlu.router import use_encoder
     from orchestrator.nlu.trained import active_router_kind, trained_path
     from plugins.manager import load_plugins
 
     plugins = load_plugins(disabled=settings.disabled_plugins)
     kind = active_router_kind(settings, plugins)
     path = trained_path(settings)
+    # the sentence encoder only helps the plugins' router (CROSSDESK_ENCODER)
+    deep = encoder.NAME if kind != "trained" and use_encoder() else None
     if args.json:
-        emit_json({"router": kind, "trained_file": str(path) if path.is_file() else None})
+        emit_json({"router": kind, "trained_file": str(path) if path.is_file() else None, "encoder": deep})
     elif kind == "trained":
         print(f"routing with the router trained on your history ({path})")
     elif path.is_file():
@@ -122,4 +126,6 @@ def _status(settings: Any, args: argparse.Namespace) -> int:
         )
     else:
         print("routing with the plugins' own examples (no trained router)")
+    if deep and not args.json:
+        print(f"unsure sub-issues are scored again with the {deep} sentence encoder (CROSSDESK_ENCODER)")
     return 0

@@ -308,7 +308,8 @@ def encoded(texts: Sequence[str]) -> np.ndarray:
     return np.hstack([embed(texts), deep]) * np.float32(0.5**0.5)
 
 
-def _use_encoder() -> bool:
+def use_encoder() -> bool:
+    """Whether plugins' routers get the second view (CROSSDESK_ENCODER); a bad setting is a RouterError."""
     try:
         return encoder.available()
     except encoder.EncoderError as exc:
@@ -424,7 +425,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"code": CODE_VERSION, "source": _source_digest()}
-    out["encoder"] = encoder.version() if _use_encoder() else "off"
+    out["encoder"] = encoder.version() if use_encoder() else "off"
     for pkg in ("scikit-learn", "wordllama", "numpy", "scipy"):
         try:
             out[pkg] = version(pkg)
@@ -505,7 +506,7 @@ class Router:
         texts, y, classes = _examples(everything)
         key = cache_key(intents, builtin=builtin)
         model = _train(texts, y, classes)
-        if _use_encoder() and len(texts) <= _BIG:
+        if use_encoder() and len(texts) <= _BIG:
             model.second = _train(texts, y, classes, features=encoded)
             model.info["second_view"] = {
                 k: model.second.info[k] for k in ("cv_accuracy", "cv_ece", "fit_seconds", "weight")
