@@ -511,10 +511,6 @@ class Router:
         model = _train(texts, y, classes)
         if use_encoder() and len(texts) <= _BIG:
             model.second = _train(texts, y, classes, features=encoded)
-            model.info["second_view"] = {
-                k: model.second.info[k] for k in ("cv_accuracy", "cv_ece", "fit_seconds", "weight")
-            }
-            model.info["second_view"]["encoder"] = encoder.NAME
         return cls(model, key=key)
 
     @classmethod
@@ -658,7 +654,14 @@ class Router:
     @property
     def info(self) -> dict[str, Any]:
         """Training facts: example count, held-out accuracy and calibration (ECE), fit time."""
-        return dict(self._model.info)
+        out = dict(self._model.info)
+        second = self._model.second
+        if second is not None:
+            out["second_view"] = {
+                k: second.info[k] for k in ("cv_accuracy", "cv_ece", "fit_seconds", "weight")
+            }
+            out["second_view"]["encoder"] = encoder.NAME
+        return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(classes)); columns follow `classes`."""
