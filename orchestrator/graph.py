@@ -91,11 +91,18 @@ def to_task(data: dict[str, Any]) -> Task:
 # --- nodes -----------------------------------------------------------------------------------------
 
 
+def next_seq(history: list[dict[str, Any]]) -> int:
+    """The number of the turn after `history` (which keeps only the latest turns)."""
+    if not history:
+        return 1
+    return int(history[-1].get("seq") or len(history)) + 1
+
+
 def start_turn(state: TurnState) -> dict[str, Any]:
     """A new turn: its id and number, and every turn-level key reset (`results: None` empties the reducer)."""
     return {
         "turn_id": uuid.uuid4().hex[:16],
-        "seq": len(state.get("history") or []) + 1,
+        "seq": next_seq(state.get("history") or []),
         "started_at": time.time(),
         "decomposition": {},
         "plan": [],
@@ -318,7 +325,9 @@ def finalize(state: TurnState, svc: Services) -> dict[str, Any]:
             for t in state.get("plan") or []
         ],
     }
-    return {"record": record, "history": [entry]}
+    # what the policy node disclosed stays known after its turn leaves the history
+    disclosed = (state.get("policy") or {}).get("disclosed") or []
+    return {"record": record, "history": [entry], "disclosed": disclosed}
 
 
 def human(state: TurnState, svc: Services) -> dict[str, Any]:

@@ -6,6 +6,7 @@ checkpointer's migrations then run under a session advisory lock so they never r
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection, make_url
+
+log = logging.getLogger(__name__)
 
 
 def is_postgres(url: str) -> bool:
@@ -68,4 +71,24 @@ def postgres_checkpointer(url: str, *, max_size: int = 16) -> tuple[Any, Any]:
         open=True,
         check=ConnectionPool.check_connection,
     )
-    return PostgresSaver(pool), pool  # type: ignore[arg-type]
+    return _pruning(PostgresSaver)(pool), pool
+
+
+def _pruning(saver_class: Any) -> Any:
+    """The saver, dropping a conversation's superseded checkpoints each time it saves one.
+
+    A turn only resumes from the latest checkpoint (nothing replays or forks older ones); kept,
+    they grew the database by a whole state per turn. A failed prune loses nothing (the next
+    save prunes again), so it is logged, not raised."""
+
+    class PruningPostgresSaver(saver_class):
+        def put(self, *args: Any, **kwargs: Any) -> Any:
+            saved = super().put(*args, **kwargs)
+            thread_id = str(saved["configurable"]["thread_id"])
+            try:
+                self.prune([thread_id], strategy="keep_latest")
+            except Exception:
+                log.warning("could not prune the checkpoints of conversation %s", thread_id, exc_info=True)
+            return saved
+
+    return PruningPostgresSaver

@@ -136,6 +136,24 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+_SUPERSEDED = "DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?"
+
+
+def _drop_superseded(saver: Any, saved: Mapping[str, Any]) -> None:
+    """Delete a conversation's checkpoints older than the one just saved, and their writes.
+
+    A turn only ever resumes from the latest checkpoint (nothing replays or forks older ones),
+    and each holds the whole state: kept, they made the file grow by a state per turn. A
+    failure here loses nothing (the next save retries), so it is logged, not raised."""
+    key = (str(saved["thread_id"]), saved.get("checkpoint_ns", ""), saved["checkpoint_id"])
+    try:
+        with saver.cursor() as cur:
+            cur.execute(_SUPERSEDED.format(table="writes"), key)
+            cur.execute(_SUPERSEDED.format(table="checkpoints"), key)
+    except sqlite3.Error:
+        log.warning("could not drop the superseded checkpoints of conversation %s", key[0], exc_info=True)
+
+
 def _queued_saver(saver_class: Any, conn: sqlite3.Connection, path: str) -> Any:
     """A SqliteSaver whose saves queue with the application's other writers of the same database
     (orchestrator.writequeue) instead of waiting in SQLite's busy handler."""
@@ -146,7 +164,9 @@ def _queued_saver(saver_class: Any, conn: sqlite3.Connection, path: str) -> Any:
     class QueuedSqliteSaver(saver_class):
         def put(self, *args: Any, **kwargs: Any) -> Any:
             with queue.held():
-                return super().put(*args, **kwargs)
+                saved = super().put(*args, **kwargs)
+                _drop_superseded(self, saved["configurable"])
+                return saved
 
         def put_writes(self, *args: Any, **kwargs: Any) -> Any:
             with queue.held():

@@ -452,8 +452,9 @@ class PolicyNode:
             unit = "business days" if d.get("business") else "days"
             texts.append(f"We will give you a full answer within {d['days']} {unit}, as the law requires.")
         texts.extend(decision.disclosures)
+        given = set(state.get("disclosed") or [])
         told = "\n".join(h.get("reply", "") for h in state.get("history") or [])
-        return [t for t in dict.fromkeys(texts) if t not in told and t not in reply]
+        return [t for t in dict.fromkeys(texts) if t not in given and t not in told and t not in reply]
 
     def _outcome_failed(
         self, state: Mapping[str, Any], error: str, decision: Decision | None = None

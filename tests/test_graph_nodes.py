@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from orchestrator import graph
-from orchestrator.state import merge_results
+from orchestrator.state import HISTORY_KEPT, merge_results, recent_turns
 from orchestrator.supervisor import carry_over, is_follow_up
 from plugins.contracts import Task
 
@@ -68,6 +68,35 @@ def test_a_turn_starts_fresh_numbered_after_the_history() -> None:
     update = graph.start_turn(base_state(history=[{"seq": 1}, {"seq": 2}]))  # type: ignore[arg-type]
     assert update["seq"] == 3
     assert update["results"] is None and update["plan"] == [] and update["handoff"] is None
+
+
+def test_the_history_keeps_the_latest_turns_and_the_numbering_goes_on() -> None:
+    kept = recent_turns([{"seq": n} for n in range(1, HISTORY_KEPT + 1)], [{"seq": HISTORY_KEPT + 1}])
+    assert [h["seq"] for h in kept] == list(range(2, HISTORY_KEPT + 2))
+    update = graph.start_turn(base_state(history=kept))  # type: ignore[arg-type]
+    assert update["seq"] == HISTORY_KEPT + 2
+
+
+def test_a_long_conversation_keeps_a_bounded_state_and_is_told_the_disclosures_once(
+    orch: Any, monkeypatch: Any
+) -> None:
+    from orchestrator import state as turn_state
+
+    monkeypatch.setattr(turn_state, "HISTORY_KEPT", 2)
+    ai = "You're chatting with an automated assistant (an AI)."
+    first = orch.ask("How do I reset my password?", customer_id="C1001")
+    assert ai in first.reply
+    for said in (
+        "What are your transfer fees?",
+        "How do I change my PIN?",
+        "Do you charge for ATM withdrawals?",
+    ):
+        out = orch.ask(said, conversation_id=first.conversation_id)
+        assert ai not in out.reply  # told at turn 1, which left the kept history at turn 3
+    assert out.record["seq"] == 4
+    values = orch.graph.get_state({"configurable": {"thread_id": first.conversation_id}}).values
+    assert [h["seq"] for h in values["history"]] == [3, 4]
+    assert any(ai in d for d in values["disclosed"])
 
 
 def test_route_plan_goes_to_the_departments_while_a_task_is_left_for_them() -> None:
