@@ -60,7 +60,10 @@ def run(turns: int, block: int) -> dict[str, Any]:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     blocks = [
-        {"turns": f"{b + 1}-{min(b + block, turns)}", "p50_ms": round(statistics.median(lat[b : b + block]), 2)}
+        {
+            "turns": f"{b + 1}-{min(b + block, turns)}",
+            "p50_ms": round(statistics.median(lat[b : b + block]), 2),
+        }
         for b in range(0, turns, block)
     ]
     return {"blocks": blocks, "checkpoint_rows": rows, "checkpoint_bytes": size}
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("CROSSDESK_DB_URL", None)
     speed = python_speed()
     report = {
-        "command": "python bench/bench_long_conversation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python bench/bench_long_conversation.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "python_loop_s": speed,
         **run(args.turns, args.block),
     }
@@ -91,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"10M-step Python loop {speed} s; one conversation of {args.turns} turns")
     for b in report["blocks"]:
         print(f"turns {b['turns']:>9}  p50 {b['p50_ms']:6.2f} ms")
-    print(f"checkpoints kept for the conversation: {report['checkpoint_rows']} ({report['checkpoint_bytes']:,} bytes)")
+    print(
+        f"checkpoints kept for the conversation: {report['checkpoint_rows']} ({report['checkpoint_bytes']:,} bytes)"
+    )
     return 0
 
 
