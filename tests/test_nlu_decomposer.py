@@ -94,6 +94,14 @@ def test_out_of_scope_only_when_no_department_task_remains(nlu: Decomposer) -> N
     assert d.out_of_scope_spans == ("Also, who won the football last night?",)
 
 
+def test_a_request_for_investment_advice_is_out_of_scope_not_asked_about(nlu: Decomposer) -> None:
+    d = nlu.decompose("Which crypto coin should I put my savings into?")
+    assert d.out_of_scope and not d.tasks and not d.unclear
+    d = nlu.decompose("my card was declined. Also, is bitcoin a good investment?")
+    assert [t.department for t in d.tasks] == ["cards"]
+    assert d.out_of_scope_spans == ("Also, is bitcoin a good investment?",)
+
+
 def test_unsure_spans_go_to_unclear_with_a_best_guess(router: Router) -> None:
     d = Decomposer(router).decompose("asdkjh qwe zzz")
     assert not d.tasks and not d.out_of_scope

@@ -167,6 +167,28 @@ def test_prompt_injection(text: str, expected: bool) -> None:
     assert signals.prompt_injection(text) is expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Which crypto coin should I put my savings into?", True),
+        ("should I buy bitcoin or ethereum right now", True),
+        ("is bitcoin a good investment", True),
+        ("Is now a good time to buy gold?", True),
+        ("what stocks should I invest in this year", True),
+        ("give me some investment tips", True),
+        ("Should I sell my Tesla shares?", True),
+        ("Can I buy crypto with my card?", False),
+        ("Do you support bitcoin top ups?", False),
+        ("I want to invest in your savings account, what is the interest rate?", False),
+        ("Should I buy the gold card or the silver one?", False),
+        ("I sold some shares and want to transfer the money in", False),
+        ("what should I do with my blocked card", False),
+    ],
+)
+def test_investment_advice(text: str, expected: bool) -> None:
+    assert signals.investment_advice(text) is expected
+
+
 def test_detect_combines_the_signals() -> None:
     s = signals.detect("This is DISGUSTING!!! I'll go to the ombudsman. Check my husband's account urgently.")
     assert s.sentiment < -0.5

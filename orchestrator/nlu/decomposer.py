@@ -112,6 +112,10 @@ def _prepare(msg: _Message) -> None:
             # dispatch (the turn's prompt_injection signal still records it for the policy node)
             piece.kind = "instruction"
             continue
+        if signals.investment_advice(local):
+            # no department gives personal investment advice (suitability): say so, never ask which
+            piece.kind = "out_of_scope"
+            continue
         human = signals.human_request_spans(local)
         if human:
             local = _blank(local, human)

@@ -342,6 +342,33 @@ _URGENCY_RE = re.compile(
 )
 
 
+# personal investment advice: no built-in department gives it, and suitability rules forbid
+# recommending what nobody assessed ("Can I buy crypto with my card?" is a card question)
+_ASSET = (
+    r"(?:crypto(?:currenc(?:y|ies)|s)?(?:\s+coins?)?|bitcoins?|btc|ethereum|eth|dogecoin|altcoins?|stocks?"
+    r"|shares|equities|etfs?|(?:index|mutual|investment|hedge)\s+funds?|bonds|commodit(?:y|ies)|forex|nfts?"
+    # not the gold card or the silver plan
+    r"|(?:gold|silver)(?!\s+(?:card|account|plan|membership|tier|member|one|level|status)))"
+)
+_INVEST_VERB = r"(?:buy|sell|invest|put|move|hold|pick|choose|go\s+for)"
+_INVESTMENT_ADVICE_RE = re.compile(
+    rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}{_ASSET}\b[^.?!]{{0,60}}\b(?:should|shall)\s+(?:i|we)\s+{_INVEST_VERB}"
+    rf"|\bshould\s+(?:i|we)\s+{_INVEST_VERB}\b[^.?!]{{0,40}}\b{_ASSET}\b"
+    rf"|\b(?:is|are)\s+(?:\w+\s+){{0,3}}{_ASSET}\s+(?:a\s+|an\s+)?(?:good|safe|smart|wise|bad|better)"
+    r"\s+(?:investment|buy|bet|idea)"
+    rf"|\bgood\s+time\s+to\s+(?:buy|sell|invest\s+in|get\s+into)\s+{_ASSET}"
+    rf"|\bbest\s+(?:\w+\s+){{0,2}}{_ASSET}\s+to\s+(?:buy|invest|hold|own)"
+    rf"|\bwill\s+(?:\w+\s+){{0,3}}{_ASSET}\s+(?:go\s+up|rise|crash|make\s+me\s+rich)"
+    r"|\b(?:investment|investing|trading|stock|crypto)\s+(?:advice|tips|picks|recommendations?)\b",
+    re.I,
+)
+
+
+def investment_advice(text: str) -> bool:
+    """Asks what to invest in, buy or sell ("which crypto should I put my savings into?")."""
+    return bool(_INVESTMENT_ADVICE_RE.search(text))
+
+
 def regulator_threat(text: str) -> bool:
     return bool(_REGULATOR_RE.search(text) or _REGULATOR_ACRONYM_RE.search(text))
 
