@@ -28,7 +28,7 @@ from orchestrator.backend.models import (
 from orchestrator.knowledge.models import Article, CaseNoteRow
 from plugins.builtin import billing, compliance, technical
 from plugins.builtin.ownership import judge
-from plugins.contracts import ActionSpec, DepartmentResult, Entities
+from plugins.contracts import ActionSpec, ArticleHit, DepartmentResult, Entities
 from plugins.manager import load_plugins
 
 BUILTINS = ("billing", "compliance", "technical")
@@ -112,6 +112,27 @@ def test_no_example_looks_foreign_to_its_own_department(desk: Desk) -> None:
 def test_texts_about_something_else_are_nobodys(desk: Desk, text: str) -> None:
     for name in BUILTINS:
         assert not judge(name, text, desk.env.knowledge).ours, name
+
+
+class _ThirdPartyArticlesFirst:
+    """A knowledge store where a third-party department's article always matches best."""
+
+    def search(self, text: str, k: int = 5, department: str | None = None) -> list[ArticleHit]:
+        hit = ArticleHit(
+            id="KB-CLM-1", department="claims", title="Purchase protection", snippet="", score=9.0
+        )
+        return [hit][:k]
+
+
+def test_a_text_clearly_closest_to_our_examples_stays_ours_whatever_a_third_party_article_matches() -> None:
+    # closest to compliance's examples by far ("QuickShop Online" is in them), not close to any
+    mine = "a QuickShop Online charge of 19.99 that I did not make"
+    assert judge("compliance", mine, _ThirdPartyArticlesFirst()).ours  # type: ignore[arg-type]
+    # like no built-in department in particular: the third party's articles decide
+    theirs = judge(
+        "technical", "Is my broken phone covered by purchase protection?", _ThirdPartyArticlesFirst()
+    )  # type: ignore[arg-type]
+    assert not theirs.ours and theirs.owner == "claims"
 
 
 # --- ownership and missing information -------------------------------------------------------

@@ -160,7 +160,11 @@ def judge(own: str, text: str, knowledge: KnowledgeAPI | None = None) -> Verdict
         return Verdict(
             False, theirs or (best if scores[best] >= UNLIKE else None), "unlike anything we handle"
         )
-    if mine < KB_CHECK_BELOW and knowledge is not None:
+    # another department's articles only decide when our examples do not: a text clearly closer
+    # to ours than to any other built-in department's stays ours (the router, which knows every
+    # department's examples, chose us), however well a third party's article matches its words
+    clearly_ours = mine >= CLOSER_RATIO * scores[best]
+    if mine < KB_CHECK_BELOW and knowledge is not None and not clearly_ours:
         theirs = _article_owner(knowledge, text, own)
         if theirs is not None:
             return Verdict(False, theirs, "another department's articles match it best")
