@@ -74,16 +74,24 @@ def postgres_checkpointer(url: str, *, max_size: int = 16) -> tuple[Any, Any]:
     return _pruning(PostgresSaver)(pool), pool
 
 
+# the saver's prune is a transaction of several statements (about 5 ms a call, against 3 ms for a
+# whole small graph run): run it on one save in PRUNE_EVERY, picked by the new checkpoint's id,
+# which keeps about that many checkpoints per conversation
+PRUNE_EVERY = 8
+
+
 def _pruning(saver_class: Any) -> Any:
-    """The saver, dropping a conversation's superseded checkpoints each time it saves one.
+    """The saver, dropping a conversation's superseded checkpoints now and then as it saves.
 
     A turn only resumes from the latest checkpoint (nothing replays or forks older ones); kept,
-    they grew the database by a whole state per turn. A failed prune loses nothing (the next
+    they grew the database by a whole state per turn. A failed prune loses nothing (a later
     save prunes again), so it is logged, not raised."""
 
     class PruningPostgresSaver(saver_class):
         def put(self, *args: Any, **kwargs: Any) -> Any:
             saved = super().put(*args, **kwargs)
+            if zlib.crc32(str(saved["configurable"]["checkpoint_id"]).encode()) % PRUNE_EVERY:
+                return saved
             thread_id = str(saved["configurable"]["thread_id"])
             try:
                 self.prune([thread_id], strategy="keep_latest")

@@ -45,7 +45,12 @@ def conversation_status(orch: Orchestrator, conversation_id: str) -> str:
         return conv.status
 
 
-def test_takeover_round_trip_through_the_cli(seeded_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_takeover_round_trip_through_the_cli(
+    seeded_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator import pgsql
+
+    monkeypatch.setattr(pgsql, "PRUNE_EVERY", 1)  # PostgreSQL: prune at every save, as SQLite does
     code, asked, _ = cli(
         capsys,
         "ask",

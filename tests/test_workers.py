@@ -206,11 +206,17 @@ def _kill_test(prefix: str, tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_a_checkpoint_behind_the_database_is_caught_up_before_the_next_turn(orch: Any) -> None:
+def test_a_checkpoint_behind_the_database_is_caught_up_before_the_next_turn(
+    orch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker killed after its turn committed but before the graph's last checkpoint: the next
     turn still gets the next number and sees the lost turn in its history."""
     from sqlalchemy import text
     from sqlmodel import Session, col, select
+
+    from orchestrator import pgsql
+
+    monkeypatch.setattr(pgsql, "PRUNE_EVERY", 1)  # PostgreSQL: prune at every save, as SQLite does
 
     from orchestrator.records import TurnRecord
     from orchestrator.service.requests import TurnRunner, open_request
