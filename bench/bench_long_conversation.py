@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import statistics
@@ -26,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import _age, _orchestrator, python_speed
-from bench_turns import build_template, workload
+from bench_pipeline import _age, _orchestrator, clean_environment, fresh_home, python_speed
+from bench_turns import workload
 
 CONVERSATION = "long-1"
 
@@ -35,11 +34,7 @@ CONVERSATION = "long-1"
 def run(turns: int, block: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="crossdesk-bench-long-"))
     try:
-        template = build_template(root)
-        home = root / "run"
-        home.mkdir()
-        shutil.copy(template / "crossdesk.db", home / "crossdesk.db")
-        (home / "router").symlink_to(template / "router", target_is_directory=True)
+        home = fresh_home(root)
         orch = _orchestrator(home)
         work = workload(turns, seed=3)
         customer = work[0][1]
@@ -78,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.turns < 1 or args.block < 1:
         parser.error("--turns and --block must be at least 1")
     logging.basicConfig(level=logging.ERROR)
-    for name in [n for n in os.environ if n.startswith("OTEL_") or n == "CROSSDESK_CAPTURE_CONTENT"]:
-        del os.environ[name]
-    os.environ.pop("CROSSDESK_DB_URL", None)
+    clean_environment()
     speed = python_speed()
     report = {
         "command": "python bench/bench_long_conversation.py "

@@ -54,6 +54,23 @@ def _orchestrator(home: Path) -> Any:
     return orch
 
 
+def clean_environment() -> None:
+    """No exporter, capture or database settings of the caller's shell leak into the run."""
+    for name in [n for n in os.environ if n.startswith("OTEL_") or n == "CROSSDESK_CAPTURE_CONTENT"]:
+        del os.environ[name]
+    os.environ.pop("CROSSDESK_DB_URL", None)
+
+
+def fresh_home(root: Path) -> Path:
+    """`root`/run: a copy of the seeded template's database (built under `root`), its router shared."""
+    template = build_template(root)
+    home = root / "run"
+    home.mkdir()
+    shutil.copy(template / "crossdesk.db", home / "crossdesk.db")
+    (home / "router").symlink_to(template / "router", target_is_directory=True)
+    return home
+
+
 def _age(db: Path) -> None:
     conn = sqlite3.connect(db, timeout=30)
     with conn:
@@ -138,17 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    for name in [n for n in os.environ if n.startswith("OTEL_") or n == "CROSSDESK_CAPTURE_CONTENT"]:
-        del os.environ[name]
-    os.environ.pop("CROSSDESK_DB_URL", None)
+    clean_environment()
     root = Path(tempfile.mkdtemp(prefix="crossdesk-bench-pipeline-"))
     speed = [python_speed()]
     try:
-        template = build_template(root)
-        home = root / "run"
-        home.mkdir()
-        shutil.copy(template / "crossdesk.db", home / "crossdesk.db")
-        (home / "router").symlink_to(template / "router", target_is_directory=True)
+        home = fresh_home(root)
         run_turns(home, workload(args.warmup, seed=10_000 + args.seed), args.history, args.block)
 
         seq = run_turns(home, workload(args.turns, seed=args.seed), args.history, args.block)
