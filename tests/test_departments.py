@@ -74,7 +74,8 @@ def test_builtins_load_with_rich_intents_and_typed_actions() -> None:
     assert set(BUILTINS) <= set(loaded.departments)
     for name in BUILTINS:
         dep = loaded.departments[name]
-        assert 8 <= len(dep.intents) <= 14, name
+        # rich enough to be a desk of its own, small enough to staff (billing has 15 since hardship)
+        assert 8 <= len(dep.intents) <= 16, name
         for intent in dep.intents:
             distinct = {e.strip().lower() for e in intent.examples}
             assert len(distinct) >= 15, f"{name}.{intent.name}"
@@ -133,6 +134,35 @@ def test_a_text_clearly_closest_to_our_examples_stays_ours_whatever_a_third_part
         "technical", "Is my broken phone covered by purchase protection?", _ThirdPartyArticlesFirst()
     )  # type: ignore[arg-type]
     assert not theirs.ours and theirs.owner == "claims"
+
+
+def test_a_customer_struggling_to_pay_is_told_the_help_available_and_every_department_knows(
+    desk: Desk,
+) -> None:
+    result = desk.ask("billing", "payment_difficulty", "I lost my job and I can't pay my bills", "C1001")
+    assert result.status == "resolved" and not result.actions  # nothing charged, nothing sold
+    assert "Standard plan" in result.reply and "debt advice" in result.reply and "'agent'" in result.reply
+    assert result.knowledge == ("KB-BIL-028",)
+    assert [n.department for n in desk.notes(customer_id="C1001", kind="financial_difficulty")] == ["billing"]
+
+
+def test_nothing_is_blocked_for_a_text_that_does_not_say_what_was_lost(desk: Desk) -> None:
+    # "I lost my job" reads like a lost card to the router; a block cannot be undone
+    job = desk.ask("compliance", "lost_or_compromised", "I lost my job last week", "C1001")
+    assert job.status == "not_mine" and not job.actions
+    vague = desk.ask("compliance", "lost_or_compromised", "I lost it yesterday", "C1001")
+    assert (
+        vague.status == "needs_info" and not vague.actions and "cards or your phone" in (vague.question or "")
+    )
+    card = desk.ask("compliance", "lost_or_compromised", "I lost my card on the bus", "C1001")
+    assert card.status == "resolved" and [a.name for a in card.actions] == ["block_card"]
+
+
+def test_a_payment_question_filed_as_difficulty_gets_no_hardship_script(desk: Desk) -> None:
+    # the router puts a few payment questions here; without a sign of hardship they get an answer
+    result = desk.ask("billing", "payment_difficulty", "Can I use my salary for this?", "C1001")
+    assert "debt advice" not in result.reply and "sorry things are hard" not in result.reply
+    assert desk.notes(customer_id="C1001", kind="financial_difficulty") == []
 
 
 # --- ownership and missing information -------------------------------------------------------

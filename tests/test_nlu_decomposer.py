@@ -102,6 +102,28 @@ def test_a_request_for_investment_advice_is_out_of_scope_not_asked_about(nlu: De
     assert d.out_of_scope_spans == ("Also, is bitcoin a good investment?",)
 
 
+def test_words_of_self_harm_are_not_dispatched_the_signal_carries_them(nlu: Decomposer) -> None:
+    d = nlu.decompose("my card was declined. Honestly I don't want to live anymore.")
+    assert [t.department for t in d.tasks] == ["cards"] and not d.unclear
+    assert "live anymore" not in d.tasks[0].text
+    assert d.signals.self_harm
+
+
+def test_an_unsure_scene_sentence_before_a_request_is_part_of_that_request(nlu: Decomposer) -> None:
+    from orchestrator.nlu.decomposer import _Message, _Piece
+
+    text = "I'm being deployed next month. Why did my balance drop by 25 dollars?"
+    scene = _Piece(0, 30, kind="unclear", department="billing", intent="unexpected_fee", confidence=0.3)
+    ask = _Piece(31, len(text), kind="task", department="billing", intent="exchange_rate", confidence=0.9)
+    ask.sentence = True  # a plain new sentence on the same line: no "also", no new line
+    merged = nlu._merged(_Message(text, None, "", [scene, ask]))
+    assert [(p.kind, p.start, p.end, p.intent) for p in merged] == [("task", 0, len(text), "exchange_rate")]
+    # after a new line (not a plain sentence) the unsure part is still asked about
+    ask.sentence = False
+    scene = _Piece(0, 30, kind="unclear", department="billing", intent="unexpected_fee", confidence=0.3)
+    assert [p.kind for p in nlu._merged(_Message(text, None, "", [scene, ask]))] == ["unclear", "task"]
+
+
 def test_unsure_spans_go_to_unclear_with_a_best_guess(router: Router) -> None:
     d = Decomposer(router).decompose("asdkjh qwe zzz")
     assert not d.tasks and not d.out_of_scope

@@ -112,6 +112,11 @@ def _prepare(msg: _Message) -> None:
             # dispatch (the turn's prompt_injection signal still records it for the policy node)
             piece.kind = "instruction"
             continue
+        if signals.self_harm(local) and not signals.human_request_spans(local):
+            # words of self-harm are not a request to a department: the policy node reads them from
+            # the whole message and brings in a person; dispatching them would only add a task
+            piece.kind = "context"
+            continue
         if signals.investment_advice(local):
             # no department gives personal investment advice (suitability): say so, never ask which
             piece.kind = "out_of_scope"
@@ -332,6 +337,20 @@ class Decomposer:
                         last.alternatives = piece.alternatives
                     last.end = piece.end
                     last.confidence = max(last.confidence, piece.confidence)
+                    continue
+                if (
+                    piece.sentence
+                    and last is not None
+                    and last.end <= piece.start
+                    and last.kind == "unclear"
+                    and last.familiarity >= MIN_FAMILIARITY  # words the router knows, not gibberish
+                    and piece.kind == "task"
+                ):
+                    # "I'm being deployed next month. Why did my balance drop?": the scene, then the request
+                    last.kind, last.department, last.intent = piece.kind, piece.department, piece.intent
+                    last.alternatives = piece.alternatives
+                    last.end = piece.end
+                    last.confidence = piece.confidence
                     continue
                 if (
                     piece.sentence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -706,6 +707,42 @@ def pending_card_payment(run: Run) -> DepartmentResult:
     )
 
 
+# what tells a customer in financial difficulty from a payment question the router sent here
+_HARDSHIP = re.compile(
+    r"\b(?:can'?t|cannot|can\s+not|unable\s+to|not\s+able\s+to)\s+(?:\w+\s+)?(?:pay|afford|cover|keep\s+up)"
+    r"|struggl|hardship|financial(?:ly)?\s+(?:difficult|trouble|problem)|\bin\s+debt\b|\bdebts\b"
+    r"|behind\s+(?:on|with)\s+(?:my\s+)?(?:bills|payments|rent)|ends\s+meet|money\s+is\s+(?:really\s+|very\s+)?tight"
+    r"|lost\s+my\s+job|no\s+puedo\s+pagar|付不起|还不起|没钱",
+    re.IGNORECASE,
+)
+
+
+def payment_difficulty(run: Run) -> DepartmentResult:
+    if not _HARDSHIP.search(run.task.text):
+        # a payment question the router filed here ("can I use my salary for this?"): no hardship
+        # script for it, the articles answer (searched by its own words, not this topic) or we ask
+        answer = run.snippet(run.task.text)
+        if answer:
+            return run.resolved(answer)
+        return run.needs_info("Which payment is it about? The merchant, the amount and the date are enough.")
+    if run.ctx.customer is not None:
+        # every department (and the person who picks the case up) sees it: no fee chasing, no upsell
+        run.note(
+            "financial_difficulty",
+            "The customer said they are struggling to pay. Offer the options in the financial "
+            "difficulty article; no collections pressure, no product offers.",
+            data={"said": run.task.text[:200]},
+        )
+    kb = run.cite("financial difficulty help pause fees free debt advice")
+    return run.resolved(
+        "I'm sorry things are hard right now. We can move you to the Standard plan so no monthly fee "
+        "is taken, pause any fees we charge for up to 3 months, and agree an affordable plan for an "
+        "overdraft; none of this affects your credit file. Free, confidential debt advice is "
+        f"available too, and a colleague who handles financial difficulty can go through the options "
+        f"with you: just say 'agent'.{kb}"
+    )
+
+
 HANDLERS = {
     "double_charge": double_charge,
     "refund_request": refund_request,
@@ -721,9 +758,10 @@ HANDLERS = {
     "invoice_statement": invoice_statement,
     "cash_withdrawal": cash_withdrawal,
     "pending_card_payment": pending_card_payment,
+    "payment_difficulty": payment_difficulty,
 }
 # questions answered from the knowledge base alone need no signed-in customer
-GENERAL_INTENTS = {"exchange_rate", "top_up_issue"}
+GENERAL_INTENTS = {"exchange_rate", "top_up_issue", "payment_difficulty"}
 
 DEPARTMENT = BuiltinDepartment(
     name=NAME,

@@ -351,6 +351,13 @@ def unrecognised_transaction(run: Run) -> DepartmentResult:
     )
 
 
+# "I lost my job" reads like "I lost my card" to the router: something lost that no block can help
+_LOST_NOT_A_CARD = re.compile(
+    r"\blost\s+(?:my|our|his|her|their)\s+(?:job|jobs|work|income|employment|business|house|home|flat)\b",
+    re.IGNORECASE,
+)
+
+
 def lost_or_compromised(run: Run) -> DepartmentResult:
     db, cid = run.ctx.db, run.customer_id
     cards = [c for c in queries.cards(db, cid) if c.status in ("active", "inactive", "frozen")]
@@ -359,21 +366,23 @@ def lost_or_compromised(run: Run) -> DepartmentResult:
         cards = [c for c in cards if c.last4 in wanted] or cards
     phone = mentions(run.task.text, "phone", "mobile", "iphone", "android")
     card_words = mentions(run.task.text, "card", "wallet", "purse", "bag", "pin", "details")
+    stolen = mentions(run.task.text, "stole", "theft", "pickpocket")
+    compromised = mentions(run.task.text, "compromis", "leak", "phish", "skim", "fake", "breach", "hack")
+    if not (wanted or phone or card_words or stolen or compromised):
+        # blocking is not undone: act only on a text that says what was lost or exposed
+        if _LOST_NOT_A_CARD.search(run.task.text):
+            return run.not_mine(None)
+        return run.needs_info(
+            "Is it one of your cards or your phone, and was it lost or stolen? "
+            "Tell me and I'll block it straight away."
+        )
     kb = run.cite()
     if not cards:
         return run.resolved(f"None of your cards can be used right now, so nothing more can be charged.{kb}")
     if phone and not card_words:
         reason, verb = "lost_phone", "frozen"
     else:
-        reason = (
-            "stolen"
-            if mentions(run.task.text, "stole", "theft", "pickpocket")
-            else (
-                "compromised"
-                if mentions(run.task.text, "compromis", "leak", "phish", "skim", "fake", "breach")
-                else "lost"
-            )
-        )
+        reason = "stolen" if stolen else ("compromised" if compromised else "lost")
         verb = "blocked"
         if not wanted:
             cards = [c for c in cards if c.kind == "physical"] or cards
