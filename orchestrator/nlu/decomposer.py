@@ -112,7 +112,8 @@ def _prepare(msg: _Message) -> None:
             # dispatch (the turn's prompt_injection signal still records it for the policy node)
             piece.kind = "instruction"
             continue
-        if signals.self_harm(local) and not signals.human_request_spans(local):
+        human = signals.human_request_spans(local)
+        if signals.self_harm(local) and not human:
             # words of self-harm are not a request to a department: the policy node reads them from
             # the whole message and brings in a person; dispatching them would only add a task
             piece.kind = "context"
@@ -121,7 +122,6 @@ def _prepare(msg: _Message) -> None:
             # no department gives personal investment advice (suitability): say so, never ask which
             piece.kind = "out_of_scope"
             continue
-        human = signals.human_request_spans(local)
         if human:
             local = _blank(local, human)
             if word_count(local, limit=3) < 3 or (len(local) < 300 and _FILLER_RE.fullmatch(local)):
