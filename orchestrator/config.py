@@ -27,6 +27,7 @@ def default_home() -> Path:
 class Settings:
     home: Path = field(default_factory=default_home)
     db_url: str = ""  # empty: sqlite file under home
+    db_pool: int = 0  # connections per process; 0: the database's default (orchestrator.db.DEFAULT_POOL)
     disabled_plugins: tuple[str, ...] = ()
     # below this router confidence a sub-issue is unclear and we ask one question
     confidence_threshold: float = 0.45
@@ -55,6 +56,7 @@ class Settings:
 _ENV: dict[str, tuple[str, type]] = {
     "CROSSDESK_HOME": ("home", Path),
     "CROSSDESK_DB_URL": ("db_url", str),
+    "CROSSDESK_DB_POOL": ("db_pool", int),
     "CROSSDESK_CONFIDENCE_THRESHOLD": ("confidence_threshold", float),
     "CROSSDESK_DEPARTMENT_TIMEOUT": ("department_timeout_s", float),
 }
@@ -95,4 +97,13 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     settings = replace(Settings(), **values, **overrides)
     if not 0.0 < settings.confidence_threshold < 1.0:
         raise ConfigError("confidence_threshold must be between 0 and 1")
+    if settings.db_pool:
+        from orchestrator.db import CONNECTIONS_PER_RUN, MIN_POOL  # sqlalchemy: only when it is set
+
+        if settings.db_pool < MIN_POOL:
+            raise ConfigError(
+                f"db_pool = {settings.db_pool} is too small: a department run holds up to "
+                f"{CONNECTIONS_PER_RUN} connections; set CROSSDESK_DB_POOL to at least {MIN_POOL}, "
+                "or 0 for the database's default"
+            )
     return settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import Select, event
@@ -12,6 +14,30 @@ from orchestrator.writequeue import queue_for
 
 _READONLY = "crossdesk_readonly"
 _QUEUED = "crossdesk_write_queue"  # in a connection's info while it holds its database's write queue
+
+# A department run holds up to this many of its engine's connections at once: its reads, its writes
+# and a knowledge search on SQLite; its session, a search and an LLM agent's reads elsewhere.
+CONNECTIONS_PER_RUN = 3
+# connections per engine when the settings name none (CROSSDESK_DB_POOL). SQLite connections are
+# cheap; each PostgreSQL one is a server process, and the server allows 100 by default.
+DEFAULT_POOL = {"sqlite": 128, "postgresql": 48}
+MIN_POOL = CONNECTIONS_PER_RUN + 1  # one run and one turn-level session
+
+# Runs that each hold one connection and wait for a second can take the whole pool and wait on each
+# other until their budgets run out (8 three-department turns did on a loaded machine). So an
+# engine admits only as many runs at once as its pool serves in full, keeping a fifth for the
+# turns' own short sessions, which never wait on a run while they hold a connection.
+_run_slots: weakref.WeakKeyDictionary[Any, threading.BoundedSemaphore] = weakref.WeakKeyDictionary()
+
+
+def run_slots(engine: Engine) -> threading.BoundedSemaphore | None:
+    """How many department runs `engine` admits at once (None: no limit, e.g. in-memory SQLite)."""
+    return _run_slots.get(engine.pool)
+
+
+def _limit_runs(engine: Engine, connections: int) -> None:
+    runs = max(1, (connections - max(1, connections // 5)) // CONNECTIONS_PER_RUN)
+    _run_slots[engine.pool] = threading.BoundedSemaphore(runs)
 
 
 def reader(engine: Engine) -> Engine:
@@ -67,21 +93,30 @@ def _end_queued(dbapi_conn: Any, info: dict[str, Any]) -> None:
         queue.release()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool: int = 0, **kwargs: Any) -> Engine:
+    """An engine for `url` with at most `pool` connections (0: DEFAULT_POOL for its database)."""
+    if pool and pool < MIN_POOL:
+        raise ValueError(
+            f"a pool of {pool} connections is too small: a department run alone holds "
+            f"{CONNECTIONS_PER_RUN}; use at least {MIN_POOL}"
+        )
     if url.startswith("sqlite"):
         from pathlib import Path
 
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # a turn's department runs each hold up to three connections at once (their reads, their
-        # writes, a knowledge search), and a worker runs several turns: with SQLAlchemy's default 5 + 10,
-        # runs waited on each other for a connection until their time budget ran out (8 turns at
-        # once). SQLite connections are cheap, so keep enough for the dispatcher's 32 runs.
-        pool = {"pool_size": 32, "max_overflow": 96} if path and path != ":memory:" else {}
+        # a file database keeps a quarter of its connections open between turns
+        connections = pool or DEFAULT_POOL["sqlite"]
+        sizing = {"pool_size": connections // 4, "max_overflow": connections - connections // 4}
+        in_file = bool(path) and path != ":memory:"
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **{**pool, **kwargs}
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **{**(sizing if in_file else {}), **kwargs},
         )
+        if in_file:
+            _limit_runs(engine, connections)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -146,7 +181,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 _end_queued(dbapi_conn, record.info)
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connections = pool or DEFAULT_POOL.get(url.split("+", 1)[0].split(":", 1)[0], DEFAULT_POOL["postgresql"])
+    sizing = {"pool_size": connections // 3, "max_overflow": connections - connections // 3}
+    engine = create_engine(url, pool_pre_ping=True, **{**sizing, **kwargs})
+    _limit_runs(engine, connections)
+    return engine
 
 
 def import_models() -> None:

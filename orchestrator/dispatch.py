@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from orchestrator.db import ReadFirstSession
+from orchestrator.db import ReadFirstSession, run_slots
 from plugins.contracts import (
     NO_POLICY,
     ActionRecord,
@@ -258,8 +258,22 @@ def start_department(
         return pending
     view = frozen(policy) if policy else NO_POLICY
     abandoned = pending.abandoned
+    slots = run_slots(env.engine)
 
     def work() -> DepartmentResult:
+        if slots is None:
+            return run()
+        # a slot first: runs that hold part of the pool must not wait on each other for the rest
+        # (see orchestrator.db.run_slots); a run whose budget ran out while it waited never starts
+        while not slots.acquire(timeout=0.05):
+            if abandoned.is_set():
+                raise _Abandoned()
+        try:
+            return run()
+        finally:
+            slots.release()
+
+    def run() -> DepartmentResult:
         from orchestrator.knowledge.notes import Notes
 
         # reads take no write lock until the run writes: runs that only read never wait for writers

@@ -278,7 +278,7 @@ class Orchestrator:
         from orchestrator.knowledge.store import KnowledgeStore
 
         self.settings = settings or load_settings()
-        self.engine = make_engine(self.settings.database_url)
+        self.engine = make_engine(self.settings.database_url, pool=self.settings.db_pool)
         self.reader = reader(self.engine)  # read-only work: no write lock on SQLite
         create_schema(self.engine)
         self.plugins = plugins or load_plugins(disabled=self.settings.disabled_plugins)
