@@ -130,7 +130,7 @@ def supervisor(state: TurnState, svc: Services) -> dict[str, Any]:
             )
         else:
             decomposition = svc.decomposer.decompose(
-                state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:]
+                state["message"], history=history[-HISTORY_FOR_DEPARTMENTS:], terms=state.get("terms")
             )
         dumped = reclaim_answer(decomposition.model_dump(mode="json"), history, state["message"])
         plan, unclear = carry_over(dumped, history, state["message"])

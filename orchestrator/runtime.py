@@ -362,6 +362,13 @@ class Orchestrator:
             "use a sqlite:/// or postgresql+psycopg:// URL"
         )
 
+    def customer_terms(self, customer_id: str) -> dict[str, str]:
+        """The customer's names for their things, for the decomposer (see Decomposer.decompose)."""
+        from orchestrator.backend.queries import customer_terms
+
+        with Session(self.reader) as session:
+            return customer_terms(session, customer_id)
+
     def customer(self, customer_id: str) -> CustomerView:
         from orchestrator.backend.queries import find_customer_view
 
@@ -397,13 +404,15 @@ class Orchestrator:
         conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
         config = {"configurable": {"thread_id": conversation_id}}
         with self.conversation_lock(conversation_id):
+            from orchestrator.backend.queries import customer_terms
             from orchestrator.takeover import before_turn, is_queued
 
-            with Session(self.reader) as session:  # one read for both, no write lock
+            with Session(self.reader) as session:  # one read for all three, no write lock
                 existing = session.get(Conversation, conversation_id)
                 # a conversation an operator has taken over is theirs; see orchestrator.takeover. A
                 # graph run pauses for a person only with an entry open, so most turns skip the rest.
                 queued = is_queued(session, conversation_id)
+                terms = customer_terms(session, customer.id) if customer is not None else {}
             if (
                 existing is not None
                 and customer is not None
@@ -415,6 +424,7 @@ class Orchestrator:
                 )
             if customer is None and existing is not None and existing.customer_id:
                 customer = self.customer(existing.customer_id)
+                terms = self.customer_terms(customer.id)
             juris = (
                 (customer.jurisdiction if customer else None)
                 or (jurisdiction or "").upper()
@@ -424,6 +434,7 @@ class Orchestrator:
                 "conversation_id": conversation_id,
                 "message": message,
                 "customer": customer.model_dump(mode="json") if customer else None,
+                "terms": terms,
                 "jurisdiction": juris,
                 "queued": queued,
             }

@@ -42,6 +42,8 @@ class TurnState(TypedDict, total=False):
     conversation_id: str
     customer: dict[str, Any] | None  # CustomerView dump, None for an anonymous customer
     jurisdiction: str
+    # the customer's own names for their things ({"MusicHub": "subscription"}): see Decomposer.decompose
+    terms: dict[str, str]
     history: Annotated[list[dict[str, Any]], recent_turns]  # the last HISTORY_KEPT finished turns
     disclosed: Annotated[list[str], told_once]  # disclosures given so far: never repeated
     # turn level

@@ -316,6 +316,17 @@ def test_cancelling_a_subscription_changes_the_backend(desk: Desk) -> None:
         assert sub is not None and sub.status == "cancelled" and sub.cancelled_at is not None
 
 
+def test_cancel_naming_one_of_the_customers_subscriptions_cancels_it_not_a_transfer(desk: Desk) -> None:
+    # filed as a transfer to stop (the router has never seen the merchant's name): billing's own
+    # records say MusicHub is C1023's subscription
+    result = desk.ask("billing", "cancel_transfer", "and cancel MusicHub before you do", "C1023")
+    assert result.status == "resolved" and "cancelled MusicHub" in result.reply
+    assert [a.name for a in result.actions] == ["cancel_subscription"]
+    # a name that is none of the customer's subscriptions is still a transfer question
+    other = desk.ask("billing", "cancel_transfer", "cancel MusicHub", "C1001")
+    assert other.status == "needs_info" and "Which transfer" in (other.question or "") and not other.actions
+
+
 def test_transfers_failed_pending_and_cancelled(desk: Desk) -> None:
     failed = desk.ask("billing", "failed_transfer", "my transfer of 1250 to J. Smith failed, why?", "C1002")
     assert failed.status == "resolved" and "didn't match" in failed.reply and failed.actions == ()

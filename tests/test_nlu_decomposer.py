@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from nlu_fixture import fixture_intents
@@ -248,3 +249,34 @@ def test_someone_else_who_cannot_call_is_context_not_a_request_for_a_person(nlu:
     assert [t.intent for t in d.tasks] == ["card_declined"] and not d.unclear
     # the customer who cannot use the chat and asks for a person still gets one
     assert nlu.decompose("I can't talk to your bot, get me a person").wants_human
+
+
+CLOSE_AND_CANCEL = (
+    "I'm closing my account, send the rest of my money to my other bank, and cancel MusicHub before you do."
+)
+
+
+def test_the_customers_own_names_say_what_a_span_is_about(orch: Any) -> None:
+    nlu = orch.decomposer
+    alone = nlu.decompose(CLOSE_AND_CANCEL)
+    # "MusicHub" means nothing to the router: the unsure last part stays in the closure
+    assert [t.department for t in alone.tasks] == ["compliance"]
+
+    terms = orch.customer_terms("C1023")
+    assert terms["MusicHub"] == "subscription"
+    told = nlu.decompose(CLOSE_AND_CANCEL, terms=terms)
+    assert [(t.department, t.intent) for t in told.tasks] == [
+        ("compliance", "account_closure"),
+        ("billing", "subscription"),
+    ]
+    # only what is routed changes: the task still holds the customer's words
+    assert told.tasks[1].text == "cancel MusicHub before you do."
+    # the names only settle what the words leave unsure: this is a double charge, said plainly
+    double = "StreamFlix took two payments for one month, please give one back"
+    streamflix = orch.customer_terms("C1001")
+    assert "StreamFlix" in streamflix
+    assert [t.intent for t in nlu.decompose(double, terms=streamflix).tasks] == ["double_charge"]
+    # a name already followed by what it is, or a customer without subscriptions, changes nothing
+    said = "please cancel my MusicHub subscription"
+    assert nlu.decompose(said, terms=terms) == nlu.decompose(said)
+    assert orch.customer_terms("C9999") == {}

@@ -127,6 +127,25 @@ def subscriptions(session: Session, customer_id: str) -> list[Subscription]:
     return list(session.exec(_SUBSCRIPTIONS, params={"cid": customer_id}))
 
 
+_ACTIVE_MERCHANTS = sa_select(Subscription.merchant).where(  # type: ignore[call-overload]
+    Subscription.customer_id == _CID, Subscription.status == "active"
+)
+
+
+def customer_terms(session: Session, customer_id: str) -> dict[str, str]:
+    """The customer's own names for their things, each with the word that says what it is.
+
+    {"MusicHub": "subscription", "FitTrack Pro": "subscription", "FitTrack": "subscription"}: the
+    decomposer then reads "cancel MusicHub" as a subscription, not as a transfer to stop."""
+    terms: dict[str, str] = {}
+    for (merchant,) in session.execute(_ACTIVE_MERCHANTS, {"cid": customer_id}):
+        terms[merchant] = "subscription"
+        first = merchant.split()[0]
+        if first != merchant and len(first) >= 4:
+            terms.setdefault(first, "subscription")
+    return terms
+
+
 def invoices(session: Session, customer_id: str) -> list[Invoice]:
     return list(session.exec(_INVOICES, params={"cid": customer_id}))
 

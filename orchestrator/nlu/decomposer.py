@@ -50,6 +50,9 @@ _FILLER_RE = re.compile(
 # a soft-cut piece in the same department stays separate only when it names its own problem this clearly
 SOFT_MERGE_INTENT_P = 0.6
 COMMA_SPLIT_CONFIDENCE = 0.9
+# below this department confidence a span naming one of the customer's things is routed with what
+# the thing is (Decomposer.decompose's `terms`)
+NAMES_DECIDE_BELOW = 0.9
 # two sentences of one line without "also"/"plus" between them stay two tasks of two departments
 # only when both are routed this confidently ("I am 17. Can I open an account?" is one request)
 SENTENCE_SPLIT_CONFIDENCE = 0.8
@@ -60,6 +63,7 @@ class _Piece:
     start: int
     end: int
     route_text: str = ""  # what the router sees: greeting and "talk to a person" removed
+    named_text: str = ""  # route_text with the customer's names said what they are (see _with_terms)
     # classify | human+classify, then task | unclear | out_of_scope | greeting | human | follow_up
     kind: str = "classify"
     language: str = "en"
@@ -81,6 +85,7 @@ class _Message:
     now: datetime | date | None
     context: str  # the previous user message, for vague follow-ups
     pieces: list[_Piece] = field(default_factory=list)
+    terms: Mapping[str, str] = field(default_factory=dict)  # see Decomposer.decompose
 
 
 def _blank(text: str, ranges: list[tuple[int, int]]) -> str:
@@ -88,6 +93,19 @@ def _blank(text: str, ranges: list[tuple[int, int]]) -> str:
     for s, e in ranges:
         chars[s:e] = " " * (e - s)
     return "".join(chars)
+
+
+def _with_terms(text: str, terms: Mapping[str, str]) -> str:
+    """`text` with the first mention of each of the customer's names followed by what it is."""
+    lowered = text.lower()
+    for name, kind in terms.items():
+        if kind.lower() in lowered:
+            continue  # "cancel my MusicHub subscription" says it already
+        found = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
+        if found is not None:
+            text = f"{text[: found.end()]} {kind}{text[found.end() :]}"
+            lowered = text.lower()
+    return text
 
 
 def _prepare(msg: _Message) -> None:
@@ -132,6 +150,9 @@ def _prepare(msg: _Message) -> None:
             local = " " * lead + local[lead:]
             piece.start = span.start + lead + (len(local[lead:]) - len(local[lead:].lstrip()))
         piece.route_text = local.strip()
+        if msg.terms:
+            named = _with_terms(piece.route_text, msg.terms)
+            piece.named_text = named if named != piece.route_text else ""
         piece.kind = "human+classify" if human else "classify"
 
 
@@ -181,9 +202,14 @@ class Decomposer:
         *,
         now: datetime | date | None = None,
         history: Sequence[Mapping[str, Any]] | None = None,
+        terms: Mapping[str, str] | None = None,
     ) -> Decomposition:
-        """Decompose one message; `history` is the conversation's earlier turns ({"message": ...})."""
-        return self._run([text], now=now, histories=[history])[0]
+        """Decompose one message; `history` is the conversation's earlier turns ({"message": ...}).
+
+        `terms`: the customer's own names for their things, each with the word that says what it
+        is ({"MusicHub": "subscription"}); the router reads "cancel MusicHub" as "cancel MusicHub
+        subscription". Only what is routed changes, never a task's text."""
+        return self._run([text], now=now, histories=[history], terms=terms)[0]
 
     def decompose_many(
         self, texts: Sequence[str], *, now: datetime | date | None = None
@@ -201,23 +227,33 @@ class Decomposer:
         *,
         now: datetime | date | None,
         histories: list[Sequence[Mapping[str, Any]] | None] | None,
+        terms: Mapping[str, str] | None = None,
     ) -> list[Decomposition]:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"message {i} is {type(t).__name__}, expected str")
         messages = [
-            _Message(t, now, _context_text(histories[i]) if histories else "") for i, t in enumerate(texts)
+            _Message(t, now, _context_text(histories[i]) if histories else "", terms=dict(terms or {}))
+            for i, t in enumerate(texts)
         ]
         to_route: list[tuple[_Piece, bool]] = []
         for msg in messages:
             _prepare(msg)
             to_route.extend((p, bool(msg.context)) for p in msg.pieces if p.kind.endswith("classify"))
         if to_route:
-            route_texts = [p.route_text for p, _ in to_route]
+            named = [i for i, (p, _) in enumerate(to_route) if p.named_text]
+            route_texts = [p.route_text for p, _ in to_route] + [to_route[i][0].named_text for i in named]
             probs = self.router.predict_proba(route_texts)
             familiar = self.router.familiarity(route_texts)
+            for k, i in enumerate(named, start=len(to_route)):
+                # the customer's names only settle what the words alone leave unsure: "StreamFlix
+                # took two payments" stays a double charge, "cancel MusicHub" becomes a subscription
+                if self._department_scores(probs[i])[0][2] < NAMES_DECIDE_BELOW:
+                    probs[i], familiar[i] = probs[k], familiar[k]
             follow_up = self._pseudo.get(FOLLOW_UP)
-            for (piece, has_context), row, fam in zip(to_route, probs, familiar, strict=True):
+            for (piece, has_context), row, fam in zip(
+                to_route, probs[: len(to_route)], familiar[: len(to_route)], strict=True
+            ):
                 piece.familiarity = fam
                 if not has_context and follow_up is not None:
                     # with no earlier turn nothing can be a follow-up: give its share to the rest,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.backend import queries
-from orchestrator.backend.models import Customer, Transaction, money, utcnow
+from orchestrator.backend.models import Customer, Subscription, Transaction, money, utcnow
 from plugins import hookimpl
 from plugins.builtin._base import (
     KNOWLEDGE_ROOT,
@@ -471,8 +471,11 @@ def cancel_transfer(run: Run) -> DepartmentResult:
         if t.amount < 0
     ]
     pending = [t for t in recent if t.status == "pending"]
+    pointed = pointed_at(run, recent)
+    if not pointed and _names_a_subscription(run):
+        return subscription(run)  # "cancel MusicHub": one of the customer's subscriptions, not a transfer
     # nothing singled out: only an obvious single pending transfer qualifies
-    chosen = pointed_at(run, recent) or (pending if len(pending) == 1 else [])
+    chosen = pointed or (pending if len(pending) == 1 else [])
     kb = run.cite()
     if not chosen:
         return run.needs_info(
@@ -575,6 +578,17 @@ def _charged_after_cancel(run: Run, candidates: list[Transaction] | None = None)
     return run.resolved(" ".join(parts) + kb)
 
 
+def _named(subs: list[Subscription], text: str) -> list[Subscription]:
+    """The subscriptions whose merchant `text` names (its first word is enough: "FitTrack")."""
+    words = text.lower()
+    return [s for s in subs if re.search(rf"(?<!\w){re.escape(s.merchant.lower().split()[0])}(?!\w)", words)]
+
+
+def _names_a_subscription(run: Run) -> bool:
+    subs = queries.subscriptions(run.ctx.db, run.customer_id)
+    return any(s.status == "active" for s in _named(subs, run.task.text))
+
+
 def subscription(run: Run) -> DepartmentResult:
     late = _charged_after_cancel(run)
     if late is not None:
@@ -583,7 +597,7 @@ def subscription(run: Run) -> DepartmentResult:
     subs = queries.subscriptions(db, cid)
     active = [s for s in subs if s.status == "active"]
     words = run.task.text.lower()
-    named = [s for s in subs if s.merchant.lower().split()[0] in words]
+    named = _named(subs, words)
     kb = run.cite()
     wants_cancel = mentions(words, "cancel", "stop", "unsubscribe", "end ", "block", "get rid")
     if not wants_cancel:
