@@ -32,6 +32,9 @@ _CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
 _CONVERSATION_TOTALS = select(_CONVERSATION.c.departments, _CONVERSATION.c.transfers).where(
     _CONVERSATION.c.id == bindparam("cid")
 )
+_CONVERSATION_OWNER = select(_CONVERSATION.c.customer_id, _CONVERSATION.c.jurisdiction).where(
+    _CONVERSATION.c.id == bindparam("cid")
+)
 _INSERT_CONVERSATION = insert(_CONVERSATION)
 _UPDATE_CONVERSATION = update(_CONVERSATION).where(_CONVERSATION.c.id == bindparam("cid"))
 _INSERT_TURN = insert(TurnRecord.__table__)  # type: ignore[attr-defined]
@@ -370,10 +373,14 @@ class Orchestrator:
             return customer_terms(session, customer_id)
 
     def customer(self, customer_id: str) -> CustomerView:
+        with Session(self.reader) as session:
+            return self._customer(session, customer_id)
+
+    @staticmethod
+    def _customer(session: Session, customer_id: str) -> CustomerView:
         from orchestrator.backend.queries import find_customer_view
 
-        with Session(self.reader) as session:
-            view = find_customer_view(session, customer_id.strip())
+        view = find_customer_view(session, customer_id.strip())
         if view is None:
             raise NotFoundError(
                 f"customer {customer_id!r} not found; `crossdesk demo customers` lists the demo customers "
@@ -400,15 +407,16 @@ class Orchestrator:
             raise InputError(
                 f"conversation id {conversation_id!r} is not valid; use letters, digits and . _ : - (max 128)"
             )
-        customer = self.customer(customer_id) if customer_id else None
         conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:12]}"
         config = {"configurable": {"thread_id": conversation_id}}
         with self.conversation_lock(conversation_id):
             from orchestrator.backend.queries import customer_terms
             from orchestrator.takeover import before_turn, is_queued
 
-            with Session(self.reader) as session:  # one read for all three, no write lock
-                existing = session.get(Conversation, conversation_id)
+            with Session(self.reader) as session:  # one read for all of it, no write lock
+                customer = self._customer(session, customer_id) if customer_id else None
+                # two columns, not the ORM object: loading that cost more than the rest of the read
+                existing = session.execute(_CONVERSATION_OWNER, {"cid": conversation_id}).first()
                 # a conversation an operator has taken over is theirs; see orchestrator.takeover. A
                 # graph run pauses for a person only with an entry open, so most turns skip the rest.
                 queued = is_queued(session, conversation_id)
