@@ -24,6 +24,25 @@ _ASKS_TO_ACT = re.compile(
 )
 
 
+# "When do I get the money back?" after a fraud report: how the last request goes on, asked with no
+# subject of its own (nothing but "it", "that" or "the money" says what it is about)
+_ASKS_AFTER = re.compile(
+    r"^\W*(?:(?:and|so|ok|okay|thanks|thank you)\W+)*(?:when|how long|how soon|any (?:news|update))\b",
+    re.IGNORECASE,
+)
+_ONLY_POINTS_BACK = re.compile(r"\b(?:it|that|this|them|those|the money|my money)\b", re.IGNORECASE)
+_MAX_ASKS_AFTER_CHARS = 80
+
+
+def asks_after(text: str) -> bool:
+    """A short question about when or how the earlier request goes on ("when will it be back?")."""
+    return (
+        len(text) <= _MAX_ASKS_AFTER_CHARS
+        and _ASKS_AFTER.search(text) is not None
+        and _ONLY_POINTS_BACK.search(text) is not None
+    )
+
+
 def is_follow_up(text: str) -> bool:
     return len(text) <= _MAX_FOLLOW_UP_CHARS and bool(_FOLLOW_UP.search(text))
 
@@ -83,6 +102,8 @@ def carry_over(
     unclear = list(decomposition.get("unclear", []))
     if history and (is_follow_up(message) or answers_question(message, history[-1])):
         plan = [_continue_intent(t, history[-1]) for t in plan]
+    if history and len(plan) == 1 and not unclear and asks_after(message):
+        plan = [_about_the_last_task(plan[0], history[-1])]
     if not history or not unclear:
         return plan, unclear
     last = history[-1]
@@ -109,6 +130,26 @@ def carry_over(
         dumped["follow_up_of"] = target.get("id")
         resolved.append(dumped)
     return plan + resolved, []
+
+
+def _about_the_last_task(task: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """A question about how the last turn's one request goes on belongs to that request, whichever
+    department its words alone suggest ("the money back" reads like a refund, but it is the fraud
+    case's money), as long as it names nothing of its own."""
+    previous = [t for t in last.get("tasks", []) if t.get("department")]
+    if len(previous) != 1 or previous[0]["department"] == task.get("department"):
+        return task
+    if Entities.model_validate(task.get("entities") or {}) != Entities():
+        return task
+    earlier = previous[0]
+    entities = _inherit(task, earlier, transactions=True).model_dump(mode="json")
+    return {
+        **task,
+        "department": earlier["department"],
+        "intent": earlier["intent"],
+        "entities": entities,
+        "follow_up_of": earlier.get("id"),
+    }
 
 
 def _continue_intent(task: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class Task(Frozen):
     alternatives: tuple[tuple[str, str, float], ...] = ()
     attempt: int = 0  # 0 on first dispatch, +1 for each reroute
     previous_departments: tuple[str, ...] = ()
+    # a follow-up: the id of the last turn's task (in ctx.history[-1]) this one goes on with
+    follow_up_of: str | None = None
 
 
 class CustomerView(Frozen):

@@ -248,3 +248,40 @@ def test_a_follow_up_that_asks_to_act_keeps_its_own_intent_and_borrows_the_earli
         {"tasks": [task("and is it there yet?", "card_arrival")]}, [earlier], "and is it there yet?"
     )
     assert plan[0]["intent"] == "pending_transfer"
+
+
+def test_a_question_about_how_the_last_request_goes_on_belongs_to_it_whatever_its_words_suggest() -> None:
+    from orchestrator.supervisor import asks_after
+
+    fraud = {
+        "tasks": [
+            {
+                "id": "t1",
+                "text": "that 289.90 isn't mine",
+                "department": "compliance",
+                "intent": "unrecognised_transaction",
+                "status": "resolved",
+                "entities": {},
+            }
+        ]
+    }
+    when = "When do I get the money back?"
+    refund = task("t1", "billing", intent="refund_request", confidence=0.99, text=when)
+    plan, _ = carry_over({"tasks": [refund]}, [fraud], when)
+    assert (plan[0]["department"], plan[0]["intent"], plan[0]["follow_up_of"]) == (
+        "compliance",
+        "unrecognised_transaction",
+        "t1",
+    )
+    # its own subject, a new question, or a last turn of two requests: the router's reading stands
+    named = {**refund, "entities": {"amounts": [{"amount": "12", "currency": "EUR"}]}}
+    assert (
+        carry_over({"tasks": [named]}, [fraud], "When do I get the 12 EUR back?")[0][0]["department"]
+        == "billing"
+    )
+    assert not asks_after("Why was I charged a fee?")
+    assert (
+        carry_over({"tasks": [refund]}, [fraud], "Why was I charged a fee?")[0][0]["department"] == "billing"
+    )
+    two = {"tasks": [*fraud["tasks"], {**fraud["tasks"][0], "id": "t2", "department": "technical"}]}
+    assert carry_over({"tasks": [refund]}, [two], when)[0][0]["department"] == "billing"

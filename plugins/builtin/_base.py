@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from plugins.builtin.cues import cue_scores
-from plugins.builtin.ownership import judge
+from plugins.builtin.ownership import Verdict, judge
 from plugins.contracts import (
     ActionRecord,
     ActionSpec,
@@ -219,6 +219,22 @@ def answer_in_context(task: Task, history: Sequence[Mapping[str, Any]], departme
     return task.model_copy(update={"text": f"{asked[-1]['text']} {task.text}"})
 
 
+def goes_on_with(
+    task: Task, history: Sequence[Mapping[str, Any]], department: str
+) -> Mapping[str, Any] | None:
+    """The last turn's task of `department` that `task` follows up (`Task.follow_up_of`), if any."""
+    if task.follow_up_of is None or not history:
+        return None
+    return next(
+        (
+            t
+            for t in history[-1].get("tasks") or []
+            if t.get("id") == task.follow_up_of and t.get("department") == department
+        ),
+        None,
+    )
+
+
 class BuiltinDepartment:
     """A department whose intents map one-to-one to handler functions."""
 
@@ -247,12 +263,17 @@ class BuiltinDepartment:
 
     def handle(self, task: Task, ctx: DepartmentContext) -> DepartmentResult:
         task = answer_in_context(task, ctx.history, self.name)
+        continued = goes_on_with(task, ctx.history, self.name)
+        if continued is not None and continued.get("text", "") not in task.text:
+            # "When do I get the money back?" is read with the report it follows
+            task = task.model_copy(update={"text": f"{continued['text']} {task.text}"})
         intent = next((i for i in self.intents if i.name == task.intent), None)
         run = Run(self.name, task, ctx, topic=intent.description if intent else "")
         handler = self.handlers.get(task.intent)
         if handler is None:
             return run.not_mine(self.suggest_owner(task))
-        verdict = judge(self.name, task.text, ctx.knowledge)
+        # a follow-up of our own last task is ours: the supervisor read it with the conversation
+        verdict = Verdict(True) if continued is not None else judge(self.name, task.text, ctx.knowledge)
         # a task another department already handed us needs strong evidence to bounce again
         if not verdict.ours and (task.attempt == 0 or verdict.strong):
             owner = verdict.owner if verdict.owner not in (self.name, *task.previous_departments) else None

@@ -309,10 +309,12 @@ def unrecognised_transaction(run: Run) -> DepartmentResult:
     tx = targets[0]
     earlier = run.ctx.notes.for_subject(tx.id, kind="fraud_claim")
     if earlier:
+        # also what "when do I get the money back?" after the report asks: what happens next
+        protection = FRAUD_PROTECTION.get(run.ctx.jurisdiction, FRAUD_PROTECTION["US"])
         return run.resolved(
-            f"You already reported {fmt_money(tx.amount, tx.currency)} at {tx.merchant} on "
-            f"{fmt_date(earlier[0].created_at or utcnow())}; the fraud case "
-            f"{earlier[0].data.get('ticket_id', '')} is in progress.{kb}"
+            f"Your report of {fmt_money(tx.amount, tx.currency)} at {tx.merchant} "
+            f"({fmt_date(earlier[0].created_at or utcnow())}) is fraud case "
+            f"{earlier[0].data.get('ticket_id', '')}, in progress. {protection}{kb}"
         )
     blocked = ""
     if tx.card_id:
