@@ -158,6 +158,21 @@ def test_nothing_is_blocked_for_a_text_that_does_not_say_what_was_lost(desk: Des
     assert card.status == "resolved" and [a.name for a in card.actions] == ["block_card"]
 
 
+def test_a_blocked_card_is_no_recipient_to_review(desk: Desk) -> None:
+    # "unblock it" reads like "unblock the account I'm paying": no case about a recipient nobody named
+    card = desk.ask(
+        "compliance", "beneficiary_not_allowed", "my card is blocked, can you unblock it?", "C1003"
+    )
+    assert card.status == "not_mine" and card.suggest == "technical" and not card.actions
+    payee = desk.ask(
+        "compliance",
+        "beneficiary_not_allowed",
+        "can you unblock the account I'm trying to send money to",
+        "C1003",
+    )
+    assert payee.status == "resolved" and [a.name for a in payee.actions] == ["open_case"]
+
+
 def test_a_payment_question_filed_as_difficulty_gets_no_hardship_script(desk: Desk) -> None:
     # the router puts a few payment questions here; without a sign of hardship they get an answer
     result = desk.ask("billing", "payment_difficulty", "Can I use my salary for this?", "C1001")

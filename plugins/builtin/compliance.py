@@ -529,7 +529,19 @@ def eligibility(run: Run) -> DepartmentResult:
     return run.resolved(" ".join(parts) + kb)
 
 
+# "my card is blocked, can you unblock it?" reads like "unblock the account I'm paying" to the router:
+# a blocked card is technical's, and a review of a recipient nobody named helps no one
+_CARD = re.compile(r"\bcards?\b", re.IGNORECASE)
+_A_RECIPIENT = re.compile(
+    r"\b(?:recipients?|beneficiar(?:y|ies)|payees?|transfers?|send(?:ing)?|sent|pay(?:ing)?|iban|account)\b",
+    re.IGNORECASE,
+)
+
+
 def beneficiary_not_allowed(run: Run) -> DepartmentResult:
+    text = run.task.text
+    if _CARD.search(text) and not _A_RECIPIENT.search(text):
+        return run.not_mine("technical")
     kb = run.cite()
     base = (
         "Some recipients can't be paid from your account: accounts in countries under international "

@@ -228,6 +228,8 @@ INTENTS: tuple[Intent, ...] = (
             "why did my card get declined when I paid",
             "card payment declined at a shop, why",
             "my card purchase was declined even though there's money",
+            "my card is blocked, can you unblock my card",
+            "please unblock my card so I can use it again",
         ),
     ),
     Intent(
