@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from sqlalchemy import Select, event
@@ -23,21 +21,22 @@ CONNECTIONS_PER_RUN = 3
 DEFAULT_POOL = {"sqlite": 128, "postgresql": 48}
 MIN_POOL = CONNECTIONS_PER_RUN + 1  # one run and one turn-level session
 
-# Runs that each hold one connection and wait for a second can take the whole pool and wait on each
-# other until their budgets run out (8 three-department turns did on a loaded machine). So an
-# engine admits only as many runs at once as its pool serves in full, keeping a fifth for the
-# turns' own short sessions, which never wait on a run while they hold a connection.
-_run_slots: weakref.WeakKeyDictionary[Any, threading.BoundedSemaphore] = weakref.WeakKeyDictionary()
+
+def pool_connections(url: str, pool: int = 0) -> int:
+    """The connections an engine for `url` may open: `pool`, or DEFAULT_POOL for its database."""
+    if pool:
+        return pool
+    return DEFAULT_POOL["sqlite"] if url.startswith("sqlite") else DEFAULT_POOL["postgresql"]
 
 
-def run_slots(engine: Engine) -> threading.BoundedSemaphore | None:
-    """How many department runs `engine` admits at once (None: no limit, e.g. in-memory SQLite)."""
-    return _run_slots.get(engine.pool)
+def runs_admitted(connections: int) -> int:
+    """How many department runs a pool of `connections` serves in full at once.
 
-
-def _limit_runs(engine: Engine, connections: int) -> None:
-    runs = max(1, (connections - max(1, connections // 5)) // CONNECTIONS_PER_RUN)
-    _run_slots[engine.pool] = threading.BoundedSemaphore(runs)
+    Runs that each hold one connection and wait for a second can take the whole pool and wait on
+    each other until their budgets run out (8 three-department turns did on a loaded machine), so
+    only this many run at once, a fifth of the pool kept for the turns' own short sessions (which
+    never wait on a run while they hold a connection)."""
+    return max(1, (connections - max(1, connections // 5)) // CONNECTIONS_PER_RUN)
 
 
 def reader(engine: Engine) -> Engine:
@@ -107,16 +106,13 @@ def make_engine(url: str, *, pool: int = 0, **kwargs: Any) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # a file database keeps a quarter of its connections open between turns
-        connections = pool or DEFAULT_POOL["sqlite"]
+        connections = pool_connections(url, pool)
         sizing = {"pool_size": connections // 4, "max_overflow": connections - connections // 4}
-        in_file = bool(path) and path != ":memory:"
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            **{**(sizing if in_file else {}), **kwargs},
+            **{**(sizing if path and path != ":memory:" else {}), **kwargs},
         )
-        if in_file:
-            _limit_runs(engine, connections)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -181,11 +177,9 @@ def make_engine(url: str, *, pool: int = 0, **kwargs: Any) -> Engine:
                 _end_queued(dbapi_conn, record.info)
 
         return engine
-    connections = pool or DEFAULT_POOL.get(url.split("+", 1)[0].split(":", 1)[0], DEFAULT_POOL["postgresql"])
+    connections = pool_connections(url, pool)
     sizing = {"pool_size": connections // 3, "max_overflow": connections - connections // 3}
-    engine = create_engine(url, pool_pre_ping=True, **{**sizing, **kwargs})
-    _limit_runs(engine, connections)
-    return engine
+    return create_engine(url, pool_pre_ping=True, **{**sizing, **kwargs})
 
 
 def import_models() -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from orchestrator.db import ReadFirstSession, run_slots
+from orchestrator.db import ReadFirstSession
 from plugins.contracts import (
     NO_POLICY,
     ActionRecord,
@@ -59,6 +59,9 @@ class DispatchEnv:
     knowledge: KnowledgeAPI
     timeout_s: float = 10.0
     action_guard: ActionGuard | None = None
+    # how many runs may hold the engine's connections at once (orchestrator.db.runs_admitted);
+    # None: no limit
+    run_slots: threading.BoundedSemaphore | None = None
 
 
 @dataclass
@@ -258,13 +261,13 @@ def start_department(
         return pending
     view = frozen(policy) if policy else NO_POLICY
     abandoned = pending.abandoned
-    slots = run_slots(env.engine)
+    slots = env.run_slots
 
     def work() -> DepartmentResult:
         if slots is None:
             return run()
         # a slot first: runs that hold part of the pool must not wait on each other for the rest
-        # (see orchestrator.db.run_slots); a run whose budget ran out while it waited never starts
+        # (see orchestrator.db.runs_admitted); a run whose budget ran out while it waited never starts
         while not slots.acquire(timeout=0.05):
             if abandoned.is_set():
                 raise _Abandoned()

@@ -276,7 +276,7 @@ class Orchestrator:
         """`telemetry` (a traces.setup.Telemetry, kept open by its owner) or `exporter` (a span
         exporter, e.g. in-memory for tests) replace the telemetry configured in the settings.
         `llm_models` ("provider:model" -> chat model) replaces building the configured models."""
-        from orchestrator.db import create_schema, make_engine, reader
+        from orchestrator.db import create_schema, make_engine, pool_connections, reader, runs_admitted
         from orchestrator.dispatch import DispatchEnv
         from orchestrator.knowledge.store import KnowledgeStore
 
@@ -300,6 +300,9 @@ class Orchestrator:
             plugins=self.plugins,
             knowledge=self.knowledge,
             timeout_s=self.settings.department_timeout_s,
+            run_slots=threading.BoundedSemaphore(
+                runs_admitted(pool_connections(self.settings.database_url, self.settings.db_pool))
+            ),
         )
         self.services = Services(
             settings=self.settings,
@@ -365,13 +368,6 @@ class Orchestrator:
             "use a sqlite:/// or postgresql+psycopg:// URL"
         )
 
-    def customer_terms(self, customer_id: str) -> dict[str, str]:
-        """The customer's names for their things, for the decomposer (see Decomposer.decompose)."""
-        from orchestrator.backend.queries import customer_terms
-
-        with Session(self.reader) as session:
-            return customer_terms(session, customer_id)
-
     def customer(self, customer_id: str) -> CustomerView:
         with Session(self.reader) as session:
             return self._customer(session, customer_id)
@@ -431,8 +427,9 @@ class Orchestrator:
                     f"not {customer.id}; start a new conversation (omit --conversation)"
                 )
             if customer is None and existing is not None and existing.customer_id:
-                customer = self.customer(existing.customer_id)
-                terms = self.customer_terms(customer.id)
+                with Session(self.reader) as session:
+                    customer = self._customer(session, existing.customer_id)
+                    terms = customer_terms(session, customer.id)
             juris = (
                 (customer.jurisdiction if customer else None)
                 or (jurisdiction or "").upper()

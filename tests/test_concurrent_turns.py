@@ -62,9 +62,7 @@ def small_pool_orch(seeded_home: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 def test_a_pool_far_smaller_than_the_runs_want_queues_them_instead_of_deadlocking(
     small_pool_orch: Any,
 ) -> None:
-    from orchestrator.db import run_slots
-
-    slots = run_slots(small_pool_orch.engine)
+    slots = small_pool_orch.services.dispatch.run_slots
     assert slots is not None
     # 24 runs want up to 72 connections from a pool of 6: before runs waited for a slot, each took
     # a connection and waited for a second until the pool's own 30 s timeout failed them all

@@ -257,12 +257,20 @@ CLOSE_AND_CANCEL = (
 
 
 def test_the_customers_own_names_say_what_a_span_is_about(orch: Any) -> None:
+    from sqlmodel import Session
+
+    from orchestrator.backend.queries import customer_terms
+
+    def names(customer_id: str) -> dict[str, str]:
+        with Session(orch.reader) as session:
+            return customer_terms(session, customer_id)
+
     nlu = orch.decomposer
     alone = nlu.decompose(CLOSE_AND_CANCEL)
     # "MusicHub" means nothing to the router: the unsure last part stays in the closure
     assert [t.department for t in alone.tasks] == ["compliance"]
 
-    terms = orch.customer_terms("C1023")
+    terms = names("C1023")
     assert terms["MusicHub"] == "subscription"
     told = nlu.decompose(CLOSE_AND_CANCEL, terms=terms)
     assert [(t.department, t.intent) for t in told.tasks] == [
@@ -273,10 +281,10 @@ def test_the_customers_own_names_say_what_a_span_is_about(orch: Any) -> None:
     assert told.tasks[1].text == "cancel MusicHub before you do."
     # the names only settle what the words leave unsure: this is a double charge, said plainly
     double = "StreamFlix took two payments for one month, please give one back"
-    streamflix = orch.customer_terms("C1001")
+    streamflix = names("C1001")
     assert "StreamFlix" in streamflix
     assert [t.intent for t in nlu.decompose(double, terms=streamflix).tasks] == ["double_charge"]
     # a name already followed by what it is, or a customer without subscriptions, changes nothing
     said = "please cancel my MusicHub subscription"
     assert nlu.decompose(said, terms=terms) == nlu.decompose(said)
-    assert orch.customer_terms("C9999") == {}
+    assert names("C9999") == {}
