@@ -125,6 +125,30 @@ def test_an_unsure_scene_sentence_before_a_request_is_part_of_that_request(nlu: 
     assert [p.kind for p in nlu._merged(_Message(text, None, "", [scene, ask]))] == ["unclear", "task"]
 
 
+def test_a_remark_with_no_topic_goes_with_the_request_next_to_it(nlu: Decomposer) -> None:
+    from orchestrator.nlu.decomposer import _Message, _Piece
+
+    text = "My card was declined at the shop. I don't know what to do."
+    ask = _Piece(0, 33, kind="task", department="cards", intent="card_declined", confidence=0.95)
+    remark = _Piece(34, len(text), kind="unclear", department="billing", intent="refund", confidence=0.3)
+    remark.vague, remark.sentence = True, True
+    merged = nlu._merged(_Message(text, None, "", [ask, remark]))
+    assert [(p.kind, p.start, p.end, p.department) for p in merged] == [("task", 0, len(text), "cards")]
+
+    # after "plus" the remark opens the next part and goes with what follows it
+    text = "My card was declined, plus can anyone help me, I lost my wallet"
+    ask = _Piece(0, 20, kind="task", department="cards", intent="card_declined", confidence=0.95)
+    remark = _Piece(27, 45, kind="unclear", department="billing", intent="refund", confidence=0.3)
+    remark.vague = True  # cut at "plus": neither soft nor a plain sentence
+    lost = _Piece(47, len(text), kind="task", department="cards", intent="lost_card", confidence=0.9)
+    lost.soft = lost.comma = True
+    merged = nlu._merged(_Message(text, None, "", [ask, remark, lost]))
+    assert [(p.kind, p.start, p.end, p.intent) for p in merged] == [
+        ("task", 0, 20, "card_declined"),
+        ("task", 27, len(text), "lost_card"),
+    ]
+
+
 def test_unsure_spans_go_to_unclear_with_a_best_guess(router: Router) -> None:
     d = Decomposer(router).decompose("asdkjh qwe zzz")
     assert not d.tasks and not d.out_of_scope

@@ -77,6 +77,7 @@ class _Piece:
     intent_p: float = 0.0  # probability of the best intent alone
     comma: bool = False  # the soft cut was a bare comma
     sentence: bool = False  # a new sentence on the same line, with no marker of a new problem
+    vague: bool = False  # says there is a problem but not what about ("I don't know what to do")
 
 
 @dataclass
@@ -154,6 +155,16 @@ def _prepare(msg: _Message) -> None:
             named = _with_terms(piece.route_text, msg.terms)
             piece.named_text = named if named != piece.route_text else ""
         piece.kind = "human+classify" if human else "classify"
+
+
+def _remark(a: _Piece, b: _Piece) -> bool:
+    """Of two neighbouring pieces with no marker of a new problem between them ("also", "plus", a
+    new line), one is a request and the other a remark about it."""
+    if not (b.soft or b.sentence):
+        return False  # "..., plus can anyone help me, I lost my wallet": the remark opens the next part
+    return (a.kind == "task" and b.kind == "unclear" and b.vague) or (
+        a.kind == "unclear" and a.vague and b.kind == "task"
+    )
 
 
 def _context_text(history: Sequence[Mapping[str, Any]] | None) -> str:
@@ -315,6 +326,7 @@ class Decomposer:
                 piece.kind = "follow_up"
             elif name == VAGUE:
                 piece.kind = "unclear"
+                piece.vague = True
             else:
                 piece.kind = "out_of_scope"
             return
@@ -341,13 +353,26 @@ class Decomposer:
             confident = bool(deps) and deps[0][2] >= self.threshold and self.trusts(piece.language)
             if confident and all(deps[0][2] > row[j] for j in self._pseudo.values()):
                 self._set_guess(piece, deps)
-                piece.kind = "task"
+                piece.kind, piece.vague = "task", False
 
     def _merged(self, msg: _Message) -> list[_Piece]:
         out: list[_Piece] = []
         last: _Piece | None = None  # the last task/unclear piece a neighbour may merge into
         for piece in msg.pieces:
             if piece.kind in ("task", "unclear"):
+                if last is not None and last.end <= piece.start and _remark(last, piece):
+                    # "My card was declined. I don't know what to do.": a remark with no topic of its
+                    # own belongs to the request next to it; asking about it, or routing it on its
+                    # own, made up a second problem
+                    if last.kind == "unclear":
+                        last.kind, last.department, last.intent = piece.kind, piece.department, piece.intent
+                        last.alternatives, last.confidence, last.vague = (
+                            piece.alternatives,
+                            piece.confidence,
+                            False,
+                        )
+                    last.end = piece.end
+                    continue
                 if (
                     piece.soft
                     and last is not None

@@ -227,6 +227,10 @@ _VAGUE = Intent(
         "why is this happening",
         "it keeps happening",
         "I'm stuck",
+        # remarks next to a request, with no topic of their own: they go with that request
+        "I don't know what to do",
+        "I have no idea why",
+        "and it shouldn't have",
     ),
 )
 
