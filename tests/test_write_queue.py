@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -146,3 +147,33 @@ def test_a_transaction_dropped_without_commit_gives_the_queue_back(db: Path) -> 
     assert not writer.is_alive()
     engine.dispose()
     assert count(db) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_queues_behind_its_parent(tmp_path: Path) -> None:
+    # the lock file stays open between writes: a child forked after the parent's first write
+    # must open its own, or it would share the parent's flock and write alongside it
+    queue = WriteQueue(tmp_path / "x.db.locks" / "write.lock", wait_seconds=0.3)
+    with queue.held():
+        pass
+    held_r, held_w = os.pipe()
+    verdict_r, verdict_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child, with a copy of the parent's queue
+        os.read(held_r, 1)
+        try:
+            queue.acquire()
+            verdict = b"acquired"
+        except DatabaseBusy:
+            verdict = b"busy"
+        os.write(verdict_w, verdict)
+        os._exit(0)
+    with queue.held():
+        os.write(held_w, b"x")
+        verdict = os.read(verdict_r, 16)
+    os.waitpid(pid, 0)
+    for fd in (held_r, held_w, verdict_r, verdict_w):
+        os.close(fd)
+    assert verdict == b"busy"
+    with queue.held():  # and the parent goes on writing
+        pass
