@@ -270,6 +270,27 @@ def test_routing_report_on_a_small_history(tmp_path: Path, capsys: pytest.Captur
     assert "<script" not in html
 
 
+def test_multi_report_tells_the_parts_own_routing_from_the_joining(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, mapping = write_history(tmp_path)
+    report_path = tmp_path / "multi.html"
+    args = ["--data", str(data), "--mapping", str(mapping), "--text-col", "message", "--label-col", "topic"]
+    report = cli_json(capsys, "eval", "multi", *args, "--limit", "60", "--report", str(report_path))
+    assert report["messages"] == 60
+    # each message is right with both parts right alone, lost in the joining, or right although a
+    # part fails alone; nothing else
+    assert report["both_found_no_third"] == pytest.approx(
+        report["parts_right_alone"] - report["lost_in_joining"] + report["right_though_a_part_fails_alone"]
+    )
+    assert report["parts_right_alone"] >= 0.6  # the plugins' examples know these single problems
+    for miss in report["failures"]:
+        assert len(miss["alone"]) == 2 and miss["got"] != miss["expected"]
+    assert "parts alone" in report_path.read_text(encoding="utf-8")
+    code, out, _ = cli(capsys, "eval", "multi", *args, "--limit", "20")
+    assert code == 0 and "both parts right when sent alone" in out and "lost in the joining" in out
+
+
 def test_routing_on_one_half_keeps_every_label_and_never_mixes_the_halves(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -502,6 +523,12 @@ def test_eval_multi_on_banking77_pairs(capsys: pytest.CaptureFixture[str]) -> No
     assert set(report["per_joiner"]) == {"'. Also, '", "' and '", "', plus '", "'\\n'"}
     assert 0.4 <= report["both_found_no_third"] <= report["both_found"] <= 1.0
     assert report["both_found_no_third"] <= report["lenient"]
+    # every message is right alone-and-joined, lost in the joining, or a routing miss of a part
+    assert report["both_found_no_third"] == pytest.approx(
+        report["parts_right_alone"] - report["lost_in_joining"] + report["right_though_a_part_fails_alone"]
+    )
+    for miss in report["failures"]:
+        assert len(miss["alone"]) == 2
     held_out = cli_json(capsys, *multi, "--limit", "40", "--half", "2")
     assert held_out["messages"] == 40
 

@@ -190,14 +190,24 @@ def _multi_html(r: dict[str, Any]) -> list[str]:
                 ("lenient", _pct(r["lenient"])),
                 ("both found", _pct(r["both_found"])),
                 ("third dispatched", _pct(r["third_dispatched"])),
+                ("both parts right alone", _pct(r["parts_right_alone"])),
+                ("lost in the joining", _pct(r["lost_in_joining"])),
             ]
         ),
         "<h2>By joiner</h2>",
         bar_chart({j: {"both found, no third": v} for j, v in r["per_joiner"].items()}),
         "<h2>Some misses</h2>",
         _table(
-            ["expected", "got", "text"],
-            [["+".join(f["expected"]), "+".join(f["got"]), f["text"]] for f in r["failures"]],
+            ["expected", "got", "parts alone", "text"],
+            [
+                [
+                    "+".join(f["expected"]),
+                    "+".join(f["got"]),
+                    " / ".join("+".join(a) or "nothing" for a in f["alone"]),
+                    f["text"],
+                ]
+                for f in r["failures"]
+            ],
         ),
     ]
 
