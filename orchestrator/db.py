@@ -127,6 +127,13 @@ def make_engine(url: str, *, pool: int = 0, **kwargs: Any) -> Engine:
             cur.close()
 
         queue = queue_for(path) if path and path != ":memory:" else None
+        if queue is not None:
+
+            @event.listens_for(engine, "engine_disposed")
+            def _disposed(_engine: Any) -> None:
+                # the queue keeps its lock file open between writes; a process that opens and
+                # disposes many databases (tests, tools) would otherwise run out of descriptors
+                queue.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:

@@ -72,6 +72,18 @@ class WriteQueue:
         finally:
             self._local.release()
 
+    def close(self) -> None:
+        """Close this process's lock file (a disposed engine gives it back); the next write opens
+        it again. Waits for a write of this process that holds the queue, as a writer would."""
+        if not self._local.acquire(timeout=self.wait_seconds):
+            return  # a stuck writer: leave the file open rather than pull the lock from under it
+        try:
+            file, self._file = self._file, None
+            if file is not None:
+                os.close(file[1])
+        finally:
+            self._local.release()
+
     @contextmanager
     def held(self) -> Iterator[None]:
         self.acquire()

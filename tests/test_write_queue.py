@@ -177,3 +177,21 @@ def test_a_forked_child_queues_behind_its_parent(tmp_path: Path) -> None:
     assert verdict == b"busy"
     with queue.held():  # and the parent goes on writing
         pass
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_disposed_engines_give_their_lock_files_back(tmp_path: Path) -> None:
+    def open_descriptors() -> int:
+        return len(list(Path("/proc/self/fd").iterdir()))
+
+    before = open_descriptors()
+    for i in range(40):  # what a test run or a tool going through many databases does
+        engine = make_engine(f"sqlite:///{tmp_path / f'db{i}.db'}")
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        engine.dispose()
+    assert open_descriptors() - before < 10
+    again = make_engine(f"sqlite:///{tmp_path / 'db0.db'}")  # the queue opens its file again
+    with again.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    again.dispose()
