@@ -79,6 +79,11 @@ class _Piece:
     sentence: bool = False  # a new sentence on the same line, with no marker of a new problem
     vague: bool = False  # says there is a problem but not what about ("I don't know what to do")
 
+    def take_reading(self, other: _Piece) -> None:
+        """Be routed as `other` is, when the two are merged and `other` says what they are about."""
+        self.kind, self.department, self.intent = other.kind, other.department, other.intent
+        self.alternatives, self.vague = other.alternatives, other.vague
+
 
 @dataclass
 class _Message:
@@ -365,12 +370,8 @@ class Decomposer:
                     # own belongs to the request next to it; asking about it, or routing it on its
                     # own, made up a second problem
                     if last.kind == "unclear":
-                        last.kind, last.department, last.intent = piece.kind, piece.department, piece.intent
-                        last.alternatives, last.confidence, last.vague = (
-                            piece.alternatives,
-                            piece.confidence,
-                            False,
-                        )
+                        last.take_reading(piece)
+                        last.confidence = piece.confidence
                     last.end = piece.end
                     continue
                 if (
@@ -394,8 +395,7 @@ class Decomposer:
                         last.kind == piece.kind == "unclear" and piece.confidence > last.confidence
                     ):
                         # the best guess of two unsure halves is the surer half's
-                        last.kind, last.department, last.intent = piece.kind, piece.department, piece.intent
-                        last.alternatives = piece.alternatives
+                        last.take_reading(piece)
                     last.end = piece.end
                     last.confidence = max(last.confidence, piece.confidence)
                     continue
@@ -408,8 +408,7 @@ class Decomposer:
                     and piece.kind == "task"
                 ):
                     # "I'm being deployed next month. Why did my balance drop?": the scene, then the request
-                    last.kind, last.department, last.intent = piece.kind, piece.department, piece.intent
-                    last.alternatives = piece.alternatives
+                    last.take_reading(piece)
                     last.end = piece.end
                     last.confidence = piece.confidence
                     continue
@@ -422,8 +421,7 @@ class Decomposer:
                 ):
                     # one request told in two sentences: the surer sentence names it
                     if piece.confidence > last.confidence:
-                        last.department, last.intent = piece.department, piece.intent
-                        last.alternatives = piece.alternatives
+                        last.take_reading(piece)
                     last.end = piece.end
                     last.confidence = max(last.confidence, piece.confidence)
                     continue
