@@ -359,6 +359,32 @@ def test_transfers_failed_pending_and_cancelled(desk: Desk) -> None:
         assert s.get(Transaction, "TX-1002-PEND").status == "reversed"  # type: ignore[union-attr]
 
 
+def test_cash_an_atm_did_not_pay_out_is_disputed_and_never_denied(desk: Desk) -> None:
+    kept = desk.ask(
+        "billing", "cash_withdrawal", "The ATM didn't give me any cash but I was debited 100 pounds", "C1027"
+    )
+    assert kept.status == "resolved", kept
+    assert [(a.name, a.args["kind"], a.args["transaction_id"]) for a in kept.actions] == [
+        ("open_case", "cash_dispute", "TX-1027-ATM1")
+    ]
+    assert "dispute with the ATM operator" in kept.reply and "100.00" in kept.reply
+    assert [t.data["transaction_id"] for t in tickets(desk, "C1027", "cash_dispute")] == ["TX-1027-ATM1"]
+
+    # no withdrawal on record: asked when and where, not told there was none
+    with desk.session() as s:
+        since = utcnow() - timedelta(days=30)
+        recent = s.exec(select(Transaction).where(Transaction.kind == "atm"))
+        atm = {t.customer_id for t in recent if t.created_at.replace(tzinfo=since.tzinfo) >= since}
+        customer = next(c.id for c in s.exec(select(Customer).order_by(Customer.id)) if c.id not in atm)
+    missing = desk.ask(
+        "billing", "cash_withdrawal", "the cash machine didn't give me the money but took it", customer
+    )
+    assert missing.status == "needs_info" and missing.actions == ()
+    assert "When and where" in (missing.question or "")
+    assert "can't see a cash withdrawal" in missing.reply and "haven't withdrawn" not in missing.reply
+    assert tickets(desk, customer, "cash_dispute") == []
+
+
 # --- compliance ------------------------------------------------------------------------------
 
 

@@ -184,6 +184,21 @@ def test_and_going_on_with_the_same_subject_is_not_a_cut(message: str) -> None:
     assert texts(message) == [message]
 
 
+def test_what_happened_next_after_a_comma_is_a_weak_cut() -> None:
+    spans = split(
+        "The ATM didn't give me any cash but I was debited 100 pounds, and now the machine has kept my card."
+    )
+    assert [s.text for s in spans] == [
+        "The ATM didn't give me any cash but I was debited 100 pounds",
+        "the machine has kept my card.",
+    ]
+    assert spans[1].soft and not spans[1].comma  # merged back unless another department's problem
+    # without the comma "and now" goes on with the same story: no cut
+    assert texts("I entered the wrong pin too many times and now I am blocked") == [
+        "I entered the wrong pin too many times and now I am blocked"
+    ]
+
+
 def test_a_short_fragment_opening_a_line_goes_with_the_rest_of_its_line() -> None:
     text = "How do I get a virtual card?\nHelp me. There is a direct debit I never set up."
     assert texts(text) == [

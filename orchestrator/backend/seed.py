@@ -135,6 +135,7 @@ def seed_demo(engine: Engine, *, force: bool = False, today: date | None = None)
         builder = _Builder(today=today or utcnow().date(), rng=random.Random(SEED))
         _scenarios(builder)
         _generic_customers(builder)
+        _stories_of_generic_customers(builder)
         for row in builder.rows:
             session.add(row)
             # flush parents before children: SQLite checks foreign keys per statement
@@ -789,6 +790,30 @@ def _generic_customers(b: _Builder) -> None:
         for which in rng.sample(range(len(SUBSCRIPTIONS)), rng.randint(0, 2)):
             _subscription(b, acc, card, which)
         _invoices(b, c, acc, rng.randint(0, 2))
+
+
+def _stories_of_generic_customers(b: _Builder) -> None:
+    """What happened to some generic customers lately, added after all of them so that the random
+    draws, and with them every other row, stay as they were."""
+    accounts: dict[str, Account] = {}
+    cards: dict[str, Card] = {}
+    for row in b.rows:  # each customer's first account and card: the main ones
+        if isinstance(row, Account):
+            accounts.setdefault(row.customer_id, row)
+        elif isinstance(row, Card):
+            cards.setdefault(row.customer_id, row)
+    # C1027 (UK): the ATM at the station paid out nothing, debited 100.00 and kept the card
+    _tx(
+        b,
+        accounts["C1027"],
+        "-100.00",
+        "atm",
+        b.at(1, 8, 40),
+        merchant="ATM Euston station",
+        card=cards["C1027"],
+        status="pending",
+        tx_id="TX-1027-ATM1",
+    )
 
 
 def scenario_customers(session: Session) -> list[Customer]:

@@ -667,12 +667,21 @@ def cash_withdrawal(run: Run) -> DepartmentResult:
         f"On your plan, withdrawals are free up to {free} a month, then {above}; the ATM operator may add "
         "its own fee, shown on the screen before you confirm, which we don't receive."
     )
+    disputed = mentions(
+        run.task.text, "less", "didn't give", "did not give", "only got", "wrong amount", "didn't get"
+    )
+    if not atm and disputed:
+        # the customer says money left the account: "you haven't withdrawn cash" would contradict
+        # them, and there is nothing to dispute yet, so ask for what finds it
+        return run.needs_info(
+            "When and where did you use the ATM, and how much was taken from your account?",
+            "I can't see a cash withdrawal on your account in the last 30 days, so I have nothing to dispute "
+            f"with the ATM operator yet.{kb}",
+        )
     if not atm:
         return run.resolved(f"You haven't withdrawn cash in the last 30 days. {allowance}{kb}")
     t = atm[0]
-    if mentions(
-        run.task.text, "less", "didn't give", "did not give", "only got", "wrong amount", "didn't get"
-    ):
+    if disputed:
         record = run.act(
             "open_case",
             kind="cash_dispute",
