@@ -193,6 +193,10 @@ def test_what_happened_next_after_a_comma_is_a_weak_cut() -> None:
         "the machine has kept my card.",
     ]
     assert spans[1].soft and not spans[1].comma  # merged back unless another department's problem
+    assert texts("Got charged twice at Tesco, then my card stopped working at the ATM.") == [
+        "Got charged twice at Tesco",
+        "my card stopped working at the ATM.",
+    ]
     # without the comma "and now" goes on with the same story: no cut
     assert texts("I entered the wrong pin too many times and now I am blocked") == [
         "I entered the wrong pin too many times and now I am blocked"

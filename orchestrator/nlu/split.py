@@ -84,8 +84,9 @@ _CLAUSE_RE = re.compile(
     r")"
     r"|(?P<weak>"
     rf",?\s+and\s+(?=(?:{_SUBJECT_EN})\b)"
-    # "..., and now the machine has kept my card": what happened next may be another problem
-    rf"|,\s*and\s+(?:now|then)\s+(?=(?:{_SUBJECT_EN})\b)"
+    # "..., and now the machine has kept my card", "..., then my card stopped working": what happened
+    # next may be another problem
+    rf"|,\s*(?:and\s+)?(?:now|then)\s+(?=(?:{_SUBJECT_EN})\b)"
     rf"|,?\s+y\s+(?=(?:{_SUBJECT_ES})\b)"
     r")"
     # a bare comma before a new subject ("charged twice, the app won't open") may start a new
