@@ -244,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     results["router_info"] = {k: v for k, v in router.info.items() if k != "cv_reliability"}
     results["held_out"] = held_out_calibration(intents)
 
-    decomposer = Decomposer(router, threshold=args.threshold)
+    decomposer = Decomposer(
+        router, threshold=args.threshold, standalone=[(d, i.name) for d, i in intents if i.standalone]
+    )
     messages = synthetic_messages(intents, args.latency_messages)
     decomposer.decompose(messages[0])  # first call pays for lazy imports
     latencies = []

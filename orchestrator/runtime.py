@@ -352,7 +352,11 @@ class Orchestrator:
 
         # the router `crossdesk train` fitted on the user's history, if any; else the plugins'
         router = load_router(self.settings, self.plugins)
-        return Decomposer(router, threshold=self.settings.confidence_threshold)
+        return Decomposer(
+            router,
+            threshold=self.settings.confidence_threshold,
+            standalone=self.plugins.standalone_intents(),
+        )
 
     def _checkpointer(self) -> Any:
         if self.settings.is_sqlite:

@@ -30,6 +30,9 @@ class Intent(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str
     examples: tuple[str, ...]
+    # a request of its own, never folded into a neighbouring request of the same department
+    # ("close my account and delete my data" is two: the erasure has its own legal deadline)
+    standalone: bool = False
 
 
 class Money(Frozen):

@@ -54,6 +54,10 @@ class PluginSet:
     def intents(self) -> list[tuple[str, Intent]]:
         return [(name, intent) for name, dep in self.departments.items() for intent in dep.intents]
 
+    def standalone_intents(self) -> frozenset[tuple[str, str]]:
+        """(department, intent) of every intent that is a request of its own (`Intent.standalone`)."""
+        return frozenset((d, i.name) for d, i in self.intents() if i.standalone)
+
     def action(self, department: str, name: str) -> ActionSpec | None:
         dep = self.departments.get(department)
         if dep is None:

@@ -312,3 +312,17 @@ def test_the_customers_own_names_say_what_a_span_is_about(orch: Any) -> None:
     said = "please cancel my MusicHub subscription"
     assert nlu.decompose(said, terms=terms) == nlu.decompose(said)
     assert names("C9999") == {}
+
+
+def test_a_request_of_its_own_is_never_folded_into_its_neighbour(router: Router) -> None:
+    msg = "My card was declined at the supermarket today, and block my card because I lost it"
+    # without the flag the second request of the same department reads as the first one's remedy
+    assert [t.intent for t in Decomposer(router).decompose(msg, now=NOW).tasks] == ["card_declined"]
+    apart = Decomposer(router, standalone={("cards", "card_lost")}).decompose(msg, now=NOW)
+    assert [(t.department, t.intent, msg[t.span[0] : t.span[1]]) for t in apart.tasks] == [
+        ("cards", "card_declined", "My card was declined at the supermarket today"),
+        ("cards", "card_lost", "block my card because I lost it"),
+    ]
+    # the same request said twice stays one
+    twice = "Block my card because I lost it, and block my card please, it is lost"
+    assert len(Decomposer(router, standalone={("cards", "card_lost")}).decompose(twice, now=NOW).tasks) == 1

@@ -180,7 +180,10 @@ def _decomposer(args: argparse.Namespace) -> tuple[Any, str, Any]:
             router, kind = load_router(settings, plugins, labels=True), active_router_kind(settings, plugins)
     except RouterError as exc:
         raise InputError(str(exc)) from exc
-    return Decomposer(router, threshold=settings.confidence_threshold), kind, plugins
+    decomposer = Decomposer(
+        router, threshold=settings.confidence_threshold, standalone=plugins.standalone_intents()
+    )
+    return decomposer, kind, plugins
 
 
 def _load(args: argparse.Namespace, *, limit: int | None) -> tuple[Any, Any]:

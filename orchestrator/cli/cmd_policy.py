@@ -115,7 +115,10 @@ def _facts_from_text(args: argparse.Namespace, text: str) -> tuple[Any, Any, Any
     if args.customer:
         customer = _customer(settings, args.customer)
     router = Router.load_or_fit(plugins.intents(), settings.router_path)
-    decomposition = Decomposer(router, threshold=settings.confidence_threshold).decompose(text)
+    decomposer = Decomposer(
+        router, threshold=settings.confidence_threshold, standalone=plugins.standalone_intents()
+    )
+    decomposition = decomposer.decompose(text)
     try:
         facts = facts_from_message(
             decomposition,

@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     plugins = load_plugins(disabled=settings.disabled_plugins)
     router = load_router(settings, plugins, labels=True)  # a trained router reports the user's labels
-    decomposer = Decomposer(router, threshold=settings.confidence_threshold)
+    decomposer = Decomposer(
+        router, threshold=settings.confidence_threshold, standalone=plugins.standalone_intents()
+    )
     out = sys.stdout
     # rows keep input order: an unusable line waits in the batch next to the good ones
     batch: list[tuple[int, str | None, Any, str | None]] = []

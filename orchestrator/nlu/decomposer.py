@@ -8,7 +8,7 @@ neighbours that ask the same thing -> number the tasks and attach entities.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -185,14 +185,24 @@ class Decomposer:
 
     `threshold` is the lowest department probability that still dispatches a task;
     below it the span goes to `unclear` (with its best guess) so the supervisor asks.
+    `standalone`: (department, intent) pairs that are requests of their own (`Intent.standalone`,
+    `PluginSet.standalone_intents()`), never merged into a neighbouring request.
     """
 
-    def __init__(self, router: Router, *, threshold: float = 0.45, day_first: bool = True) -> None:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        threshold: float = 0.45,
+        day_first: bool = True,
+        standalone: Collection[tuple[str, str]] = (),
+    ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
         self.router = router
         self.threshold = threshold
         self.day_first = day_first  # how 03/04/2026 is read
+        self.standalone = frozenset(standalone)
         classes = router.classes
         self._departments = router.departments
         self._columns: dict[str, list[int]] = {d: [] for d in self._departments}
@@ -385,6 +395,7 @@ class Decomposer:
                         or (
                             last.department == piece.department
                             and (piece.comma or piece.intent_p < SOFT_MERGE_INTENT_P)
+                            and not self._apart(last, piece)
                         )
                         # a bare comma splits off a new problem only when it is unmistakable on its own
                         or (piece.comma and piece.confidence < COMMA_SPLIT_CONFIDENCE)
@@ -441,6 +452,16 @@ class Decomposer:
                 out.append(piece)
                 last = None
         return out
+
+    def _apart(self, a: _Piece, b: _Piece) -> bool:
+        """Two surely read requests of one department, one of them a request of its own: "close my
+        account, and delete my data" must open the erasure too, with its own deadline."""
+        return (
+            a.kind == b.kind == "task"
+            and a.intent != b.intent
+            and bool({(a.department, a.intent), (b.department, b.intent)} & self.standalone)
+            and min(a.intent_p, b.intent_p) >= SOFT_MERGE_INTENT_P
+        )
 
     def _task(self, msg: _Message, piece: _Piece, n: int) -> Task:
         span_text = msg.text[piece.start : piece.end]

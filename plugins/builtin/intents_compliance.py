@@ -106,6 +106,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent(
         name="data_access",
         description="A data subject access request: a copy of the personal data held",
+        standalone=True,
         examples=(
             "I want a copy of all the personal data you hold about me",
             "subject access request for my personal data please",
@@ -130,6 +131,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent(
         name="data_erasure",
         description="Deleting the customer's personal data (right to erasure)",
+        standalone=True,
         examples=(
             "delete my data",
             "I want you to erase all my personal information",
@@ -153,6 +155,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent(
         name="data_portability",
         description="Exporting personal data in a machine-readable format to move it elsewhere",
+        standalone=True,
         examples=(
             "I want to export my personal data to another bank",
             "data portability request",
@@ -174,6 +177,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent(
         name="data_opt_out",
         description="Opting out of the sale, sharing or marketing use of personal data; withdrawing consent",
+        standalone=True,
         examples=(
             "do not sell my personal information",
             "don't share my personal data with third parties",
@@ -321,6 +325,7 @@ INTENTS: tuple[Intent, ...] = (
     Intent(
         name="account_closure",
         description="Closing the account",
+        standalone=True,
         examples=(
             "I want to close my account",
             "how do I close my account with you",

@@ -96,7 +96,9 @@ def default_decomposer(settings: Settings, plugins: Any, *, untrained: bool = Fa
     from orchestrator.nlu.trained import plugins_router
 
     router = plugins_router(settings, plugins) if untrained else load_router(settings, plugins)
-    return Decomposer(router, threshold=settings.confidence_threshold)
+    return Decomposer(
+        router, threshold=settings.confidence_threshold, standalone=plugins.standalone_intents()
+    )
 
 
 def run_scenarios(
