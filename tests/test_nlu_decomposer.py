@@ -314,6 +314,24 @@ def test_the_customers_own_names_say_what_a_span_is_about(orch: Any) -> None:
     assert names("C9999") == {}
 
 
+def test_the_people_a_customer_pays_are_their_names_too(orch: Any) -> None:
+    from sqlmodel import Session
+
+    from orchestrator.backend.queries import customer_terms
+
+    with Session(orch.reader) as session:
+        terms = customer_terms(session, "C1002")
+    # the payee of a recent transfer, and the shorter ways of saying it
+    assert {k: terms[k] for k in ("Harbour Lettings BV", "Harbour Lettings", "Harbour")} == dict.fromkeys(
+        ("Harbour Lettings BV", "Harbour Lettings", "Harbour"), "transfer"
+    )
+    assert "Employer payroll" not in terms  # money received: nobody the customer pays
+    answer = "the one to Harbour Lettings"
+    assert orch.decomposer.decompose(answer).out_of_scope
+    told = orch.decomposer.decompose(answer, terms=terms)
+    assert [(t.department, t.text) for t in told.tasks] == [("billing", answer)]
+
+
 def test_a_request_of_its_own_is_never_folded_into_its_neighbour(router: Router) -> None:
     msg = "My card was declined at the supermarket today, and block my card because I lost it"
     # without the flag the second request of the same department reads as the first one's remedy

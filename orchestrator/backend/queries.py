@@ -22,6 +22,7 @@ from orchestrator.backend.models import (
     Ticket,
     Transaction,
     split_vulnerabilities,
+    utcnow,
 )
 from plugins.contracts import CustomerView
 
@@ -132,18 +133,46 @@ _ACTIVE_MERCHANTS = sa_select(Subscription.merchant).where(  # type: ignore[call
 )
 
 
-def customer_terms(session: Session, customer_id: str) -> dict[str, str]:
+PAYEE_DAYS = 90
+# whom the customer sent money to lately (transfers out, not received ones)
+_PAYEES = (
+    sa_select(Transaction.merchant)  # type: ignore[call-overload]
+    .where(
+        Transaction.customer_id == _CID,
+        Transaction.kind == "transfer",
+        Transaction.amount < 0,
+        col(Transaction.created_at) >= bindparam("since"),
+        Transaction.merchant != "",
+    )
+    .distinct()
+)
+
+
+def customer_terms(session: Session, customer_id: str, *, now: datetime | None = None) -> dict[str, str]:
     """The customer's own names for their things, each with the word that says what it is.
 
-    {"MusicHub": "subscription", "FitTrack Pro": "subscription", "FitTrack": "subscription"}: the
-    decomposer then reads "cancel MusicHub" as a subscription, not as a transfer to stop."""
+    {"MusicHub": "subscription", "FitTrack": "subscription", "Harbour Lettings BV": "transfer",
+    "Harbour Lettings": "transfer", ...}: the decomposer then reads "cancel MusicHub" as a
+    subscription, not as a transfer to stop, and "the one to Harbour Lettings" as a transfer.
+    A subscription's name wins over a payee's."""
     terms: dict[str, str] = {}
     for (merchant,) in session.execute(_ACTIVE_MERCHANTS, {"cid": customer_id}):
-        terms[merchant] = "subscription"
-        first = merchant.split()[0]
-        if first != merchant and len(first) >= 4:
-            terms.setdefault(first, "subscription")
+        _add_name(terms, merchant, "subscription")
+    since = (now or utcnow()) - timedelta(days=PAYEE_DAYS)
+    for (payee,) in session.execute(_PAYEES, {"cid": customer_id, "since": since}):
+        _add_name(terms, payee, "transfer")
     return terms
+
+
+def _add_name(terms: dict[str, str], name: str, kind: str) -> None:
+    """`name`, and the shorter ways a customer says it ("Harbour Lettings" for "Harbour Lettings BV",
+    "MusicHub" for "MusicHub Family"), unless an earlier name already took them."""
+    words = name.split()
+    terms.setdefault(name, kind)
+    if len(words) > 2 and words[1].isalnum():
+        terms.setdefault(" ".join(words[:2]), kind)
+    if len(words) > 1 and len(words[0]) >= 4 and words[0].isalnum():
+        terms.setdefault(words[0], kind)
 
 
 def invoices(session: Session, customer_id: str) -> list[Invoice]:
