@@ -144,6 +144,11 @@ def test_a_customer_struggling_to_pay_is_told_the_help_available_and_every_depar
     assert "Standard plan" in result.reply and "debt advice" in result.reply and "'agent'" in result.reply
     assert result.knowledge == ("KB-BIL-028",)
     assert [n.department for n in desk.notes(customer_id="C1001", kind="financial_difficulty")] == ["billing"]
+    # said without the usual words
+    food = desk.ask(
+        "billing", "payment_difficulty", "rent is due tomorrow and I have no money for food", "C1002"
+    )
+    assert "Standard plan" in food.reply and food.status == "resolved"
 
 
 def test_nothing_is_blocked_for_a_text_that_does_not_say_what_was_lost(desk: Desk) -> None:

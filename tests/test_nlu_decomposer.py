@@ -332,6 +332,19 @@ def test_the_people_a_customer_pays_are_their_names_too(orch: Any) -> None:
     assert [(t.department, t.text) for t in told.tasks] == [("billing", answer)]
 
 
+def test_circumstances_told_with_a_request_stay_with_it_and_a_question_out_of_scope_is_turned_down(
+    orch: Any,
+) -> None:
+    nlu = orch.decomposer
+    msg = "I'm so stressed I can't sleep, I have rent due tomorrow and no money for food."
+    d = nlu.decompose(msg)
+    assert [(t.intent, t.text) for t in d.tasks] == [("payment_difficulty", msg)]
+    assert not d.unclear and not d.out_of_scope_spans
+    asked = nlu.decompose("My card was declined, what's the weather like tomorrow?")
+    assert [t.text for t in asked.tasks] == ["My card was declined"]
+    assert asked.out_of_scope_spans == ("what's the weather like tomorrow?",)
+
+
 def test_a_request_of_its_own_is_never_folded_into_its_neighbour(router: Router) -> None:
     msg = "My card was declined at the supermarket today, and block my card because I lost it"
     # without the flag the second request of the same department reads as the first one's remedy

@@ -172,6 +172,21 @@ def _remark(a: _Piece, b: _Piece) -> bool:
     )
 
 
+# what opens a question or a request rather than a statement
+_ASKS_RE = re.compile(
+    r"\s*(?:what|what's|how|why|when|where|who|which|can|could|will|would|should|is|are|do|does|did|may"
+    r"|please|tell|give|show|help)\b",
+    re.IGNORECASE,
+)
+
+
+def _scene(piece: _Piece, text: str) -> bool:
+    """A soft-cut statement the router reads as out of scope, right after one of our requests: the
+    customer's circumstances ("..., I have rent due tomorrow"), not a question to turn down."""
+    said = text[piece.start : piece.end].strip()
+    return piece.kind == "out_of_scope" and piece.soft and not said.endswith("?") and not _ASKS_RE.match(said)
+
+
 def _context_text(history: Sequence[Mapping[str, Any]] | None) -> str:
     if not history:
         return ""
@@ -448,6 +463,10 @@ class Decomposer:
                 last = piece
             elif piece.kind == "greeting":
                 out.append(piece)  # a "thanks" between two sentences does not separate them
+            elif last is not None and last.end <= piece.start and _scene(piece, msg.text):
+                # "I'm so stressed, I have rent due tomorrow and no money for food": told with the
+                # request it explains; turning it down as out of scope answered nobody
+                last.end = piece.end
             else:
                 out.append(piece)
                 last = None

@@ -735,7 +735,7 @@ _HARDSHIP = re.compile(
     r"\b(?:can'?t|cannot|can\s+not|unable\s+to|not\s+able\s+to)\s+(?:\w+\s+)?(?:pay|afford|cover|keep\s+up)"
     r"|struggl|hardship|financial(?:ly)?\s+(?:difficult|trouble|problem)|\bin\s+debt\b|\bdebts\b"
     r"|behind\s+(?:on|with)\s+(?:my\s+)?(?:bills|payments|rent)|ends\s+meet|money\s+is\s+(?:really\s+|very\s+)?tight"
-    r"|lost\s+my\s+job|no\s+puedo\s+pagar|付不起|还不起|没钱",
+    r"|lost\s+my\s+job|\bno\s+money\s+(?:left\s+)?(?:for|to)\b|no\s+puedo\s+pagar|付不起|还不起|没钱",
     re.IGNORECASE,
 )
 
