@@ -150,6 +150,7 @@ INTENTS: tuple[Intent, ...] = (
             "erase my personal details and data history",
             "quiero que borren todos mis datos personales",
             "请删除你们保存的我的全部个人信息",
+            "删除我在你们这里的所有个人数据",
         ),
     ),
     Intent(
