@@ -119,6 +119,23 @@ def test_self_harm(text: str, expected: bool) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("my grandson says I should move all my savings into crypto, can you help me do that quickly?", True),
+        ("the bank called and told me to transfer all my money to a safe account", True),
+        ("he told me to put everything I have into bitcoin", True),
+        ("someone from your fraud team said I need to move my savings to a new account", True),
+        ("which crypto should I buy?", False),  # a question about investing, nobody pressing
+        ("I want to move my savings to my other account", False),
+        ("my landlord told me to send the rent to his new account", False),
+        ("the app says I should update my details", False),
+    ],
+)
+def test_scam_pressure(text: str, expected: bool) -> None:
+    assert signals.scam_pressure(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("Can I split the transfer into smaller amounts to avoid the reporting threshold?", True),
         ("I'll send 9,500 twice so it doesn't get reported", True),
         ("keep each deposit just under 10k so nobody flags it", True),

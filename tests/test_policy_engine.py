@@ -218,6 +218,7 @@ def test_high_risk_signals_each_bring_a_person_within_30_seconds(engine: PolicyE
         "global.highrisk.negative_sentiment": TurnFacts(signals=Signals(sentiment=-0.9)),
         "global.highrisk.regulator_threat": TurnFacts(signals=Signals(regulator_threat=True)),
         "global.highrisk.self_harm": TurnFacts(signals=Signals(self_harm=True)),
+        "global.highrisk.scam_pressure": TurnFacts(signals=Signals(scam_pressure=True)),
         "global.highrisk.repeat_complaint": TurnFacts(repeat_contacts=2),
         "global.highrisk.asked_for_person": TurnFacts(wants_human=True),
     }

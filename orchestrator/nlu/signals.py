@@ -364,6 +364,32 @@ _INVESTMENT_ADVICE_RE = re.compile(
 )
 
 
+# someone else pressing the customer to move their savings: the shape of an investment or "safe
+# account" scam ("my grandson says I should move all my savings into crypto"). Narrow on purpose:
+# each hit brings in a person
+_PRESSER = (
+    r"(?:says?|said|told\s+me|tells\s+me|telling\s+me|wants?\s+me|asked\s+me|asking\s+me|insists?|insisted"
+    r"|keeps?\s+(?:saying|telling\s+me))"
+)
+_MOVE = r"(?:move|moving|transfer|transferring|send|sending|put|putting|invest|investing|withdraw|take\s+out)"
+_HOARD = (
+    rf"(?:(?:all\s+)?(?:of\s+)?my\s+(?:savings|pension|life\s+savings|nest\s+egg)|all\s+(?:of\s+)?my\s+money"
+    rf"|everything\s+i\s+have|a\s+safe\s+account|gift\s+cards?|{_ASSET})"
+)
+_SCAM_PRESSURE_RE = re.compile(
+    rf"\b{_PRESSER}\b[^.?!]{{0,40}}?\b(?:i\s+should|i\s+must|i\s+have\s+to|i\s+need\s+to|to)\s+{_MOVE}\b"
+    rf"[^.?!]{{0,40}}?\b{_HOARD}\b"
+    # "... to keep it safe": the bank never asks that
+    rf"|\b{_MOVE}\s+(?:all\s+)?(?:my|the)\s+(?:money|savings)\s+(?:to|into)\s+a\s+(?:safe|secure|new)\s+account\b",
+    re.I,
+)
+
+
+def scam_pressure(text: str) -> bool:
+    """Someone is pressing the customer to move their savings (into crypto, a "safe account", ...)."""
+    return bool(_SCAM_PRESSURE_RE.search(text))
+
+
 def investment_advice(text: str) -> bool:
     """Asks what to invest in, buy or sell ("which crypto should I put my savings into?")."""
     return bool(_INVESTMENT_ADVICE_RE.search(text))
@@ -454,4 +480,5 @@ def detect(text: str) -> Signals:
         structuring=structuring(text),
         third_party=third_party(text),
         prompt_injection=prompt_injection(text),
+        scam_pressure=scam_pressure(text),
     )

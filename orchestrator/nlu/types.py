@@ -19,6 +19,7 @@ class Signals(BaseModel):
     structuring: bool = False  # splitting transfers to stay under reporting thresholds
     third_party: bool = False  # asking about someone else's account
     prompt_injection: bool = False
+    scam_pressure: bool = False  # someone pressing the customer to move their savings
 
 
 class Decomposition(BaseModel):
