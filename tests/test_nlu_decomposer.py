@@ -357,3 +357,14 @@ def test_a_request_of_its_own_is_never_folded_into_its_neighbour(router: Router)
     # the same request said twice stays one
     twice = "Block my card because I lost it, and block my card please, it is lost"
     assert len(Decomposer(router, standalone={("cards", "card_lost")}).decompose(twice, now=NOW).tasks) == 1
+
+
+def test_a_line_announcing_the_list_is_not_a_problem_to_ask_about(nlu: Decomposer) -> None:
+    msg = (
+        "Hello,\nI have two problems:\n- I was charged twice for my order\n- my card was declined at the shop"
+    )
+    d = nlu.decompose(msg, now=NOW)
+    assert [t.intent for t in d.tasks] == ["double_charge", "card_declined"]
+    assert not d.unclear
+    # with nothing after it, it announces nothing: it is asked about
+    assert nlu.decompose("I have two problems:", now=NOW).unclear

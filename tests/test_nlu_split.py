@@ -203,6 +203,14 @@ def test_what_happened_next_after_a_comma_is_a_weak_cut() -> None:
     ]
 
 
+def test_an_inline_numbered_list_is_cut_at_each_number() -> None:
+    assert texts("1) refund the duplicate Uber charge 2) reset my password") == [
+        "1) refund the duplicate Uber charge",
+        "reset my password",
+    ]
+    assert texts("My limit under Art. 22(3) is what?") == ["My limit under Art. 22(3) is what?"]
+
+
 def test_a_short_fragment_opening_a_line_goes_with_the_rest_of_its_line() -> None:
     text = "How do I get a virtual card?\nHelp me. There is a direct debit I never set up."
     assert texts(text) == [

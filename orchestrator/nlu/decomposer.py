@@ -180,6 +180,11 @@ _ASKS_RE = re.compile(
 )
 
 
+def _introduces(text: str, piece: _Piece) -> bool:
+    """The piece ends with a colon: it announces what follows ("I have three problems:")."""
+    return text[piece.start : piece.end].rstrip().endswith((":", "："))
+
+
 def _scene(piece: _Piece, text: str) -> bool:
     """A soft-cut statement the router reads as out of scope, right after one of our requests: the
     customer's circumstances ("..., I have rent due tomorrow"), not a question to turn down."""
@@ -306,9 +311,11 @@ class Decomposer:
                 self._decide(piece, row)
         self._use_context([m for m in messages if m.context])
         for msg in messages:
-            for piece in msg.pieces:
+            for i, piece in enumerate(msg.pieces):
                 if piece.kind == "follow_up":
                     piece.kind = "unclear"  # "any update?" with nothing earlier to refer to
+                if piece.kind == "unclear" and i + 1 < len(msg.pieces) and _introduces(msg.text, piece):
+                    piece.kind = "context"  # "I have three problems:" announces the list, asks nothing
         return [self._assemble(m) for m in messages]
 
     def _department_scores(self, row: np.ndarray) -> list[tuple[str, str, float]]:

@@ -73,6 +73,8 @@ _SUBJECT_ES = r"mi|mis|me|yo|el|la|los|las|no|también|quiero|necesito|tengo|hay
 _CLAUSE_RE = re.compile(
     r"(?P<strong>"
     r"\s*[;；]\s*"
+    # an inline list: "1) refund the duplicate Uber charge 2) reset my password"
+    r"|\s+\(?\d{1,2}\)\s+"
     # "also" starts a new problem after a comma or "and"/"but", not inside a clause ("was also declined")
     r"|(?<!\bi)(?<!\bwe)(?:,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+)also\b[,:]?\s*"
     r"|(?:,\s*|\s+)(?:and\s+|but\s+)?(?=(?:i|we)\s+also\b)"
