@@ -261,6 +261,17 @@ def test_double_charge_is_refunded_once_and_noted(desk: Desk) -> None:
     assert balance(desk, "AC-1001-EUR") == start + Decimal("17.99")
 
 
+def test_a_refund_asked_for_the_double_charge_finds_the_duplicate_itself(desk: Desk) -> None:
+    asked = desk.ask("billing", "refund_request", "Give me my money back for the double charge", "C1001")
+    assert asked.status == "resolved", asked
+    assert [(a.name, a.args["transaction_id"]) for a in asked.actions] == [("refund", "TX-1001-SUBB")]
+    # already refunded: said so, with the date, and nothing asked or refunded again
+    again = desk.ask(
+        "billing", "refund_request", "I want my money back for the double charge, you promised!", "C1010"
+    )
+    assert again.status == "resolved" and "already refunded on" in again.reply and again.actions == ()
+
+
 def test_a_refund_noted_by_another_department_is_not_repeated(desk: Desk) -> None:
     """The shared case notes alone are enough to stop a second refund."""
     with desk.session() as s:

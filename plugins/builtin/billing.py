@@ -152,12 +152,22 @@ def double_charge(run: Run) -> DepartmentResult:
     )
 
 
+_DUPLICATE = re.compile(
+    r"charged\s+(?:me\s+)?twice|double[- ]?charg|duplicate\s+(?:charge|payment|transaction)|taken\s+twice"
+    r"|paid\s+twice",
+    re.IGNORECASE,
+)
+
+
 def refund_request(run: Run) -> DepartmentResult:
     db, cid = run.ctx.db, run.customer_id
     since = utcnow() - timedelta(days=120)
     charges = queries.transactions(db, cid, kinds=("card_payment", "subscription", "fee"), since=since)
     charges = [t for t in charges if t.amount < 0]
     targets = pointed_at(run, charges)
+    if not targets and _DUPLICATE.search(run.task.text):
+        # "my money back for the double charge": the duplicate is ours to find, not the customer's to name
+        return double_charge(run)
     kb = run.cite()
     if not targets or len(targets) > 3:
         return run.needs_info(
