@@ -358,6 +358,20 @@ def test_cancel_naming_one_of_the_customers_subscriptions_cancels_it_not_a_trans
     assert other.status == "needs_info" and "Which transfer" in (other.question or "") and not other.actions
 
 
+def test_a_subscription_of_the_customers_own_stays_with_billing_however_it_is_worded(desk: Desk) -> None:
+    # "direct debit" reads like compliance's unrecognised payments; the customer's records say otherwise
+    stop = desk.ask("billing", "subscription", "Can you stop the direct debit to StreamFlix?", "C1001")
+    assert stop.status == "resolved", stop
+    assert [(a.name, a.args["subscription_id"]) for a in stop.actions] == [
+        ("cancel_subscription", "SUB-1001-1")
+    ]
+    # a customer who disowns it is reporting it: that goes on to compliance
+    disowned = desk.ask(
+        "billing", "subscription", "I never signed up for StreamFlix, stop this direct debit", "C1001"
+    )
+    assert disowned.status == "not_mine" and disowned.suggest == "compliance" and not disowned.actions
+
+
 def test_transfers_failed_pending_and_cancelled(desk: Desk) -> None:
     failed = desk.ask("billing", "failed_transfer", "my transfer of 1250 to J. Smith failed, why?", "C1002")
     assert failed.status == "resolved" and "didn't match" in failed.reply and failed.actions == ()
@@ -600,6 +614,14 @@ def test_entities_point_at_the_right_card(desk: Desk) -> None:
         entities=Entities(card_refs=(f"****{last4}",)),
     )
     assert result.actions and result.actions[0].args["card_id"] == "CD-1013-2"
+
+
+def test_the_new_card_is_the_one_that_just_arrived(desk: Desk) -> None:
+    # C1013: an old card with a blocked PIN, and a new one waiting for activation
+    old = desk.ask("technical", "card_not_working", "my card doesn't work", "C1013")
+    assert [(a.name, a.args["card_id"]) for a in old.actions] == [("unblock_pin", "CD-1013-1")]
+    new = desk.ask("technical", "card_not_working", "I meant my new card, the one that just arrived", "C1013")
+    assert [(a.name, a.args["card_id"]) for a in new.actions] == [("activate_card", "CD-1013-2")]
 
 
 def test_an_answer_to_the_departments_own_question_is_read_with_the_request_that_raised_it() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from plugins.builtin.cues import cue_scores
-from plugins.builtin.ownership import Verdict, judge
+from plugins.builtin.ownership import FOREIGN_PHRASE, Verdict, judge
 from plugins.contracts import (
     ActionRecord,
     ActionSpec,
@@ -247,6 +247,7 @@ class BuiltinDepartment:
         actions: Sequence[ActionSpec],
         handlers: Mapping[str, Handler],
         account_intents: Iterable[str],
+        claims: Callable[[Task, DepartmentContext], bool] | None = None,
     ) -> None:
         missing = {i.name for i in intents} ^ set(handlers)
         if missing:
@@ -257,6 +258,10 @@ class BuiltinDepartment:
         self.actions = tuple(actions)
         self.handlers = dict(handlers)
         self.account_intents = frozenset(account_intents)
+        # the department's own records say the task is its ("stop the direct debit to StreamFlix",
+        # one of the customer's subscriptions): words that read like another department's
+        # examples do not hand it on (another department's own phrase still does)
+        self.claims = claims
 
     def __repr__(self) -> str:
         return f"<department {self.name}: {len(self.intents)} intents, {len(self.actions)} actions>"
@@ -274,6 +279,13 @@ class BuiltinDepartment:
             return run.not_mine(self.suggest_owner(task))
         # a follow-up of our own last task is ours: the supervisor read it with the conversation
         verdict = Verdict(True) if continued is not None else judge(self.name, task.text, ctx.knowledge)
+        if (
+            not verdict.ours
+            and verdict.why != FOREIGN_PHRASE
+            and self.claims is not None
+            and self.claims(task, ctx)
+        ):
+            verdict = Verdict(True)
         # a task another department already handed us needs strong evidence to bounce again
         if not verdict.ours and (task.attempt == 0 or verdict.strong):
             owner = verdict.owner if verdict.owner not in (self.name, *task.previous_departments) else None

@@ -23,7 +23,7 @@ from plugins.builtin._base import (
 from plugins.builtin._lookup import add_business_days, narrow, pointed_at
 from plugins.builtin.actions_billing import ACTIONS, NAME
 from plugins.builtin.intents_billing import INTENTS
-from plugins.contracts import ActionRecord, DepartmentResult
+from plugins.contracts import ActionRecord, DepartmentContext, DepartmentResult, Task
 
 # published FX markup per plan: (weekdays, extra at weekends when markets are closed)
 FX_MARKUP = {
@@ -796,6 +796,22 @@ HANDLERS = {
 # questions answered from the knowledge base alone need no signed-in customer
 GENERAL_INTENTS = {"exchange_rate", "top_up_issue", "payment_difficulty"}
 
+# a customer who says they don't know the payment is reporting it, whatever it is named
+_DISOWNED = re.compile(
+    r"\b(?:don'?t|do\s+not|didn'?t|never)\s+(?:recogni[sz]e|authori[sz]e|sign(?:ed)?\s+up|set\s+(?:it\s+)?up)"
+    r"|\bnot\s+me\b|\bfraud|\bunauthori[sz]ed|\bscam",
+    re.IGNORECASE,
+)
+
+
+def _claims(task: Task, ctx: DepartmentContext) -> bool:
+    """The task names one of the customer's active subscriptions and does not disown it."""
+    if ctx.customer is None or _DISOWNED.search(task.text):
+        return False
+    subs = queries.subscriptions(ctx.db, ctx.customer.id)
+    return any(s.status == "active" for s in _named(subs, task.text))
+
+
 DEPARTMENT = BuiltinDepartment(
     name=NAME,
     description="Charges, refunds, fees, currency exchange, transfers, top-ups, subscriptions and invoices",
@@ -803,6 +819,7 @@ DEPARTMENT = BuiltinDepartment(
     actions=ACTIONS,
     handlers=HANDLERS,
     account_intents=set(HANDLERS) - GENERAL_INTENTS,
+    claims=_claims,
 )
 
 

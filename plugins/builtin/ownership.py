@@ -123,6 +123,9 @@ def similarity(text: str) -> dict[str, float]:
     return {dep: sum(heapq.nlargest(NEAREST, s)) / NEAREST for dep, s in sims.items()}
 
 
+FOREIGN_PHRASE = "another department's phrase"
+
+
 @dataclass(frozen=True)
 class Verdict:
     ours: bool
@@ -144,7 +147,7 @@ def judge(own: str, text: str, knowledge: KnowledgeAPI | None = None) -> Verdict
     """Whether a task routed to `own` is really its, and if not whose."""
     cue = clearly_foreign(own, text)
     if cue is not None:
-        return Verdict(False, cue, "another department's phrase", strong=True)
+        return Verdict(False, cue, FOREIGN_PHRASE, strong=True)
     scores = similarity(text)
     mine = scores.get(own, 0.0)
     best = max((d for d in scores if d != own), key=scores.__getitem__)

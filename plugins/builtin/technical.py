@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from orchestrator.backend import queries
@@ -55,6 +56,13 @@ _TROUBLE_FIRST = {"frozen": 0, "active": 1, "blocked": 2, "inactive": 3, "expire
 _USABLE_FIRST = {"active": 0, "inactive": 1, "frozen": 2, "blocked": 3, "expired": 4}
 
 
+_NEW_CARD = re.compile(
+    r"\b(?:new|replacement)\s+(?:\w+\s+)?card\b|\bcard\s+(?:that\s+|which\s+)?(?:just\s+)?(?:arrived|came)\b"
+    r"|\b(?:just|has|have)\s+arrived\b|\bcame\s+(?:today|in\s+the\s+post|yesterday)\b",
+    re.IGNORECASE,
+)
+
+
 def _pick_card(run: Run, cards: list[Card], *, trouble_first: bool = False) -> Card | None:
     wanted = card_last4(run.task)
     if wanted:
@@ -65,6 +73,9 @@ def _pick_card(run: Run, cards: list[Card], *, trouble_first: bool = False) -> C
     same_kind = [c for c in cards if (c.kind == "virtual") == virtual] or cards
     if not same_kind:
         return None
+    if _NEW_CARD.search(run.task.text):
+        # "my new card, the one that just arrived": the newest, whatever state the others are in
+        return max(same_kind, key=lambda c: c.created_at)
     order = _TROUBLE_FIRST if trouble_first else _USABLE_FIRST
 
     def rank(c: Card) -> tuple[int, int, float]:
