@@ -185,7 +185,7 @@ def _introduces(text: str, piece: _Piece) -> bool:
     return text[piece.start : piece.end].rstrip().endswith((":", "："))
 
 
-def _scene(piece: _Piece, text: str) -> bool:
+def _scene(text: str, piece: _Piece) -> bool:
     """A soft-cut statement the router reads as out of scope, right after one of our requests: the
     customer's circumstances ("..., I have rent due tomorrow"), not a question to turn down."""
     said = text[piece.start : piece.end].strip()
@@ -470,7 +470,7 @@ class Decomposer:
                 last = piece
             elif piece.kind == "greeting":
                 out.append(piece)  # a "thanks" between two sentences does not separate them
-            elif last is not None and last.end <= piece.start and _scene(piece, msg.text):
+            elif last is not None and last.end <= piece.start and _scene(msg.text, piece):
                 # "I'm so stressed, I have rent due tomorrow and no money for food": told with the
                 # request it explains; turning it down as out of scope answered nobody
                 last.end = piece.end
