@@ -157,10 +157,8 @@ def customer_terms(session: Session, customer_id: str, *, now: datetime | None =
     since = (now or utcnow()) - timedelta(days=PAYEE_DAYS)
     rows = session.execute(_NAMES, {"cid": customer_id, "since": since}).all()
     terms: dict[str, str] = {}
-    for wanted in ("subscription", "transfer"):
-        for name, kind in rows:
-            if kind == wanted:
-                _add_name(terms, name, kind)
+    for name, kind in sorted(rows, key=lambda row: row[1] != "subscription"):  # subscriptions first
+        _add_name(terms, name, kind)
     return terms
 
 

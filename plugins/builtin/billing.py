@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session
+
 from orchestrator.backend import queries
 from orchestrator.backend.models import Customer, Subscription, Transaction, money, utcnow
 from plugins import hookimpl
@@ -22,6 +24,7 @@ from plugins.builtin._base import (
 )
 from plugins.builtin._lookup import add_business_days, narrow, pointed_at
 from plugins.builtin.actions_billing import ACTIONS, NAME
+from plugins.builtin.cues import DUPLICATE_CHARGE
 from plugins.builtin.intents_billing import INTENTS
 from plugins.contracts import ActionRecord, DepartmentContext, DepartmentResult, Task
 
@@ -152,11 +155,8 @@ def double_charge(run: Run) -> DepartmentResult:
     )
 
 
-_DUPLICATE = re.compile(
-    r"charged\s+(?:me\s+)?twice|double[- ]?charg|duplicate\s+(?:charge|payment|transaction)|taken\s+twice"
-    r"|paid\s+twice",
-    re.IGNORECASE,
-)
+# a charge taken twice, as the router's cues say it, and a couple of plainer ways
+_DUPLICATE = re.compile("|".join((*DUPLICATE_CHARGE, r"(?:taken|paid) twice")), re.IGNORECASE)
 
 
 def refund_request(run: Run) -> DepartmentResult:
@@ -482,7 +482,7 @@ def cancel_transfer(run: Run) -> DepartmentResult:
     ]
     pending = [t for t in recent if t.status == "pending"]
     pointed = pointed_at(run, recent)
-    if not pointed and _names_a_subscription(run):
+    if not pointed and _names_a_subscription(run.ctx.db, run.customer_id, run.task.text):
         return subscription(run)  # "cancel MusicHub": one of the customer's subscriptions, not a transfer
     # nothing singled out: only an obvious single pending transfer qualifies
     chosen = pointed or (pending if len(pending) == 1 else [])
@@ -594,9 +594,9 @@ def _named(subs: list[Subscription], text: str) -> list[Subscription]:
     return [s for s in subs if re.search(rf"(?<!\w){re.escape(s.merchant.lower().split()[0])}(?!\w)", words)]
 
 
-def _names_a_subscription(run: Run) -> bool:
-    subs = queries.subscriptions(run.ctx.db, run.customer_id)
-    return any(s.status == "active" for s in _named(subs, run.task.text))
+def _names_a_subscription(db: Session, customer_id: str, text: str) -> bool:
+    """`text` names one of the customer's active subscriptions."""
+    return any(s.status == "active" for s in _named(queries.subscriptions(db, customer_id), text))
 
 
 def subscription(run: Run) -> DepartmentResult:
@@ -808,8 +808,7 @@ def _claims(task: Task, ctx: DepartmentContext) -> bool:
     """The task names one of the customer's active subscriptions and does not disown it."""
     if ctx.customer is None or _DISOWNED.search(task.text):
         return False
-    subs = queries.subscriptions(ctx.db, ctx.customer.id)
-    return any(s.status == "active" for s in _named(subs, task.text))
+    return _names_a_subscription(ctx.db, ctx.customer.id, task.text)
 
 
 DEPARTMENT = BuiltinDepartment(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 
+# a charge taken twice, in the customer's words
+DUPLICATE_CHARGE = (r"charged (me )?twice", r"double[- ]?charg", r"duplicate (charge|payment|transaction)")
+
 STRONG: dict[str, tuple[str, ...]] = {
     "billing": (
-        r"charged (me )?twice",
-        r"double[- ]?charg",
-        r"duplicate (charge|payment|transaction)",
+        *DUPLICATE_CHARGE,
         r"\brefund",
         r"exchange rate",
         r"\binvoice",
